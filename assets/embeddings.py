@@ -1,0 +1,21 @@
+"""Embeddings: one vector per chunk content and model, computed at most once."""
+
+from dagster import AssetExecutionContext, MaterializeResult, asset
+
+from assets.chunks import document_chunks
+from assets.metadata import to_metadata
+from assets.partitions import OWNERS, document_shards, single_run
+from rag_pipeline.pipeline.embeddings import embed_shards
+from resources import PipelineSettingsResource, QdrantResource, pipeline_services
+
+
+@asset(partitions_def=document_shards, backfill_policy=single_run, group_name="chunks",
+       deps=[document_chunks], kinds={"python", "pytorch"}, owners=OWNERS)
+def chunk_embeddings(
+    context: AssetExecutionContext, pipeline: PipelineSettingsResource, qdrant: QdrantResource
+) -> MaterializeResult:
+    """Sentence-transformers vectors of new chunk contents; chunks this model already embedded
+    are reused from the embedding cache."""
+    report = embed_shards(pipeline_services(pipeline, qdrant), list(context.partition_keys),
+                          context.log)
+    return MaterializeResult(metadata=to_metadata(report))

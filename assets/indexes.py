@@ -1,0 +1,31 @@
+"""Indexes: Qdrant points per shard, and the BM25 index over every indexed chunk."""
+
+from dagster import AssetExecutionContext, MaterializeResult, asset
+
+from assets.embeddings import chunk_embeddings
+from assets.metadata import to_metadata
+from assets.partitions import OWNERS, document_shards, single_run
+from rag_pipeline.pipeline.indexes import index_shards, rebuild_bm25
+from resources import PipelineSettingsResource, QdrantResource, pipeline_services
+
+
+@asset(partitions_def=document_shards, backfill_policy=single_run, group_name="indexes",
+       deps=[chunk_embeddings], kinds={"qdrant", "sqlite"}, owners=OWNERS)
+def qdrant_index(
+    context: AssetExecutionContext, pipeline: PipelineSettingsResource, qdrant: QdrantResource
+) -> MaterializeResult:
+    """Qdrant points (vector + chunk text and metadata) of each shard, with the document ledger
+    committed after the write; deleted and failed documents lose their points."""
+    report = index_shards(pipeline_services(pipeline, qdrant), list(context.partition_keys),
+                          context.log)
+    return MaterializeResult(metadata=to_metadata(report))
+
+
+@asset(group_name="indexes", deps=[qdrant_index], kinds={"python"}, owners=OWNERS)
+def bm25_index(
+    context: AssetExecutionContext, pipeline: PipelineSettingsResource, qdrant: QdrantResource
+) -> MaterializeResult:
+    """rank-bm25 index over every chunk in the ledger (so over the same chunks as Qdrant),
+    rebuilt once per run and saved atomically with the chunk ids."""
+    report = rebuild_bm25(pipeline_services(pipeline, qdrant), context.log)
+    return MaterializeResult(metadata=to_metadata(report))

@@ -1,0 +1,132 @@
+"""The BM25 index: rank-bm25 over the ledger's chunks, persisted with the chunk ids.
+
+Rebuilt from the ledger (never patched), so it describes exactly the chunks the ledger says are
+indexed; written to a temporary file and renamed into place, so readers never see half a file.
+Queries score only candidate chunks (those containing a query term), via an inverted index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock
+from rank_bm25 import BM25Okapi
+
+logger = logging.getLogger(__name__)
+
+_FORMAT_VERSION = 1
+_WORD = re.compile(r"\w+", re.UNICODE)
+# Lucene's default English stop words (what Anserini's BM25 baselines use).
+STOP_WORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their "
+    "then there these they this to was will with".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():  # noqa: ANN202 - Stemmer.Stemmer
+    import Stemmer
+
+    return Stemmer.Stemmer("porter")
+
+
+def bm25_tokens(text: str) -> list[str]:
+    words = [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+    return _stemmer().stemWords(words)
+
+
+def chunk_set_fingerprint(chunk_ids: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for chunk_id in sorted(chunk_ids):
+        digest.update(chunk_id.encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class BM25Index:
+    chunk_ids: list[str]
+    bm25: BM25Okapi | None
+    postings: dict[str, np.ndarray]
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return len(self.chunk_ids)
+
+    @classmethod
+    def build(cls, chunks: Iterable[tuple[str, str]], k1: float = 0.9, b: float = 0.4) -> BM25Index:
+        chunk_ids: list[str] = []
+        corpus: list[list[str]] = []
+        postings: dict[str, list[int]] = {}
+        for chunk_id, text in chunks:
+            tokens = bm25_tokens(text)
+            position = len(chunk_ids)
+            chunk_ids.append(chunk_id)
+            corpus.append(tokens)
+            for token in set(tokens):
+                postings.setdefault(token, []).append(position)
+        bm25 = BM25Okapi(corpus, k1=k1, b=b) if corpus else None
+        return cls(
+            chunk_ids=chunk_ids,
+            bm25=bm25,
+            postings={t: np.asarray(p, dtype=np.int32) for t, p in postings.items()},
+            fingerprint=chunk_set_fingerprint(chunk_ids),
+        )
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        if self.bm25 is None:
+            return []
+        terms = [t for t in bm25_tokens(query) if t in self.postings]
+        if not terms:
+            return []
+        candidates = np.unique(np.concatenate([self.postings[t] for t in set(terms)]))
+        scores = np.asarray(self.bm25.get_batch_scores(terms, candidates.tolist()))
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(self.chunk_ids[candidates[i]], float(scores[i])) for i in top if scores[i] > 0]
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with tmp.open("wb") as handle:
+            pickle.dump({"version": _FORMAT_VERSION, "index": self}, handle,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> BM25Index:
+        # The file is written only by this pipeline, into its own data folder.
+        with path.open("rb") as handle:
+            data = pickle.load(handle)
+        if data.get("version") != _FORMAT_VERSION:
+            raise ValueError(f"BM25 index at {path} has an old format; re-run the bm25_index asset")
+        return data["index"]
+
+
+def rebuild_lock(path: Path) -> FileLock:
+    """One BM25 writer at a time (two runs finishing together must not interleave)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path) + ".lock", timeout=600)
+
+
+_loaded: dict[Path, tuple[int, BM25Index]] = {}
+
+
+def load_cached(path: Path) -> BM25Index:
+    """Load once per process and file version (mtime), so repeated searches do not re-read it."""
+    mtime = path.stat().st_mtime_ns
+    cached = _loaded.get(path)
+    if cached is None or cached[0] != mtime:
+        _loaded[path] = (mtime, BM25Index.load(path))
+    return _loaded[path][1]

@@ -1,0 +1,72 @@
+"""The ledger diff: which documents of a shard are new, changed, unchanged or deleted.
+
+Cheap first: a file whose size and mtime match the ledger is unchanged without being read.
+Only candidates (new files, or files whose stat changed) are hashed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from rag_pipeline.ids import file_hash
+from rag_pipeline.ledger import LedgerDocument
+from rag_pipeline.records import SourceFile
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    source: SourceFile
+    file_hash: str | None
+    """None when the file could not be read; extraction then records why."""
+
+
+@dataclass
+class ChangeSet:
+    new: list[PendingFile] = field(default_factory=list)
+    changed: list[PendingFile] = field(default_factory=list)
+    unchanged: int = 0
+    touched: list[SourceFile] = field(default_factory=list)
+    deleted: list[LedgerDocument] = field(default_factory=list)
+    hashed: int = 0
+
+    @property
+    def pending(self) -> list[PendingFile]:
+        return [*self.new, *self.changed]
+
+
+def diff_against_ledger(
+    files: list[SourceFile], known: dict[str, LedgerDocument]
+) -> ChangeSet:
+    changes = ChangeSet()
+    seen: set[str] = set()
+    for source in files:
+        seen.add(source.document_id)
+        previous = known.get(source.document_id)
+        if (
+            previous is not None
+            and previous.file_hash is not None
+            and previous.size == source.size
+            and previous.mtime_ns == source.mtime_ns
+        ):
+            changes.unchanged += 1
+            continue
+        try:
+            digest: str | None = file_hash(source.path)
+        except OSError as exc:
+            logger.warning("cannot read %s: %s", source.relative_path, exc)
+            digest = None
+        changes.hashed += 1
+        if previous is None:
+            changes.new.append(PendingFile(source, digest))
+        elif digest is not None and digest == previous.file_hash:
+            # Same bytes (touched, copied back, or a failed document that did not change):
+            # nothing to redo; failed documents are not retried until their content changes.
+            changes.unchanged += 1
+            changes.touched.append(source)
+        else:
+            changes.changed.append(PendingFile(source, digest))
+    changes.deleted = [doc for doc_id, doc in known.items() if doc_id not in seen]
+    return changes

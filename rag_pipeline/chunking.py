@@ -1,0 +1,181 @@
+"""Structure-aware chunking sized by the embedding model's own tokenizer.
+
+- A chunk never holds more tokens than the model accepts, so nothing is silently truncated.
+- A chunk does not straddle a section heading: each heading starts a new chunk.
+- Tables and code are cut between rows/lines only, and kept whole when they fit.
+- Prose is packed sentence by sentence; consecutive chunks of a section share up to
+  `overlap_tokens` of trailing sentences.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from bisect import bisect_left
+from dataclasses import dataclass
+
+from rag_pipeline.ids import chunk_id_for, text_hash
+from rag_pipeline.records import Block, Chunk, CleanedDocument
+from rag_pipeline.tokenization import ModelTokenizer
+
+logger = logging.getLogger(__name__)
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=\S)")
+
+
+@dataclass(frozen=True)
+class ChunkingConfig:
+    chunk_tokens: int = 200
+    overlap_tokens: int = 32
+
+
+@dataclass(frozen=True)
+class _Unit:
+    start: int
+    end: int
+    block: Block
+
+
+class _TokenIndex:
+    """Token counts of any span of one text, from a single tokenization of the whole text."""
+
+    def __init__(self, offsets: list[tuple[int, int]]) -> None:
+        self.starts = [s for s, _ in offsets]
+        self.ends = [e for _, e in offsets]
+
+    def count(self, start: int, end: int) -> int:
+        return bisect_left(self.starts, end) - bisect_left(self.starts, start)
+
+    def windows(self, start: int, end: int, size: int) -> list[tuple[int, int]]:
+        first, last = bisect_left(self.starts, start), bisect_left(self.starts, end)
+        return [
+            (self.starts[i], min(self.ends[min(i + size, last) - 1], end))
+            for i in range(first, last, size)
+        ]
+
+
+class Chunker:
+    def __init__(self, tokenizer: ModelTokenizer, config: ChunkingConfig) -> None:
+        if config.chunk_tokens < 8:
+            raise ValueError(f"chunk_tokens must be at least 8, got {config.chunk_tokens}")
+        if config.chunk_tokens > tokenizer.max_content_tokens:
+            logger.warning(
+                "chunk_tokens=%d exceeds what the model accepts (%d + %d special tokens); "
+                "using %d", config.chunk_tokens, tokenizer.max_content_tokens,
+                tokenizer.num_special_tokens, tokenizer.max_content_tokens,
+            )
+        self.tokenizer = tokenizer
+        self.size = min(config.chunk_tokens, tokenizer.max_content_tokens)
+        self.overlap = max(0, min(config.overlap_tokens, self.size // 2))
+
+    # -- units ---------------------------------------------------------------------------------
+
+    def _pieces(self, text: str, block: Block) -> list[tuple[int, int]]:
+        """Sub-spans of a block: lines for tables/code, sentences for prose."""
+        pattern = re.compile(r"\n") if block.keeps_lines else _SENTENCE_END
+        pieces, start = [], block.start
+        for match in pattern.finditer(text, block.start, block.end):
+            pieces.append((start, match.start()))
+            start = match.end()
+        pieces.append((start, block.end))
+        return [(a, b) for a, b in pieces if b > a]
+
+    def _units(self, text: str, tokens: _TokenIndex, block: Block) -> list[_Unit]:
+        if block.keeps_lines and tokens.count(block.start, block.end) <= self.size:
+            return [_Unit(block.start, block.end, block)]  # a table that fits stays whole
+        units = []
+        for start, end in self._pieces(text, block):
+            if tokens.count(start, end) <= self.size:
+                units.append(_Unit(start, end, block))
+            else:  # a sentence or row longer than a chunk: cut at token boundaries
+                units.extend(_Unit(a, b, block) for a, b in tokens.windows(start, end, self.size))
+        return units
+
+    # -- packing -------------------------------------------------------------------------------
+
+    def _sections(self, document: CleanedDocument) -> list[list[Block]]:
+        sections: list[list[Block]] = []
+        for block in document.blocks:
+            if block.is_heading or not sections:
+                # Consecutive headings (chapter, then section) open one section together.
+                if sections and all(b.is_heading for b in sections[-1]):
+                    sections[-1].append(block)
+                else:
+                    sections.append([block])
+            else:
+                sections[-1].append(block)
+        return sections
+
+    def _pack(self, units: list[_Unit], tokens: _TokenIndex) -> list[list[_Unit]]:
+        groups: list[list[_Unit]] = []
+        current: list[_Unit] = []
+        for unit in units:
+            if current and tokens.count(current[0].start, unit.end) > self.size:
+                groups.append(current)
+                carry: list[_Unit] = []
+                for previous in reversed(current[1:]):
+                    if previous.block.keeps_lines or (
+                        tokens.count(previous.start, current[-1].end) > self.overlap
+                    ):
+                        break
+                    carry.insert(0, previous)
+                if carry and tokens.count(carry[0].start, unit.end) > self.size:
+                    carry = []
+                current = [*carry, unit]
+            else:
+                current.append(unit)
+        if current:
+            groups.append(current)
+        return groups
+
+    def spans(self, document: CleanedDocument) -> list[tuple[int, int, list[_Unit]]]:
+        text = document.text
+        tokens = _TokenIndex(self.tokenizer.offsets(text))
+        spans = []
+        for section in self._sections(document):
+            units = [u for block in section for u in self._units(text, tokens, block)]
+            for group in self._pack(units, tokens):
+                spans.append((group[0].start, group[-1].end, group))
+        return spans
+
+    def chunk(self, document: CleanedDocument) -> tuple[Chunk, ...]:
+        text = document.text
+        spans = self.spans(document)
+        counts = self.tokenizer.count([text[a:b] for a, b, _ in spans])
+        final: list[tuple[int, int, list[_Unit], int]] = []
+        for (start, end, units), count in zip(spans, counts, strict=True):
+            if count <= self.size:
+                final.append((start, end, units, count))
+                continue
+            # Rare: tokenizing the span alone differs from the in-context count. Re-cut it.
+            local = _TokenIndex(self.tokenizer.offsets(text[start:end]))
+            for a, b in local.windows(0, end - start, self.size):
+                final.append((start + a, start + b, units, local.count(a, b)))
+        chunks: list[Chunk] = []
+        seen: set[str] = set()
+        source = document.source
+        for start, end, units, count in final:
+            chunk_text = text[start:end]
+            if not chunk_text.strip():
+                continue
+            content_hash = text_hash(chunk_text)
+            if content_hash in seen:  # the same text twice in one document is one point
+                continue
+            seen.add(content_hash)
+            pages = sorted({u.block.page_number for u in units if u.block.page_number is not None})
+            chunks.append(
+                Chunk(
+                    chunk_id=chunk_id_for(source.document_id, content_hash),
+                    document_id=source.document_id,
+                    source_path=source.relative_path,
+                    text=chunk_text,
+                    chunk_index=len(chunks),
+                    page_numbers=tuple(pages),
+                    section_title=units[-1].block.section_title,
+                    char_start=start,
+                    char_end=end,
+                    content_hash=content_hash,
+                    num_tokens=count,
+                )
+            )
+        return tuple(chunks)

@@ -1,0 +1,155 @@
+"""`rag-pipeline`: ingest (in-process Dagster run), search, status."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import textwrap
+import time
+from collections.abc import Sequence
+
+from rag_pipeline.ids import all_shard_keys
+from rag_pipeline.search import MODES, IndexNotFoundError, Searcher
+from rag_pipeline.settings import Settings
+
+
+def _out(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+
+
+def _err(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+def run_ingest(settings: Settings, shards: Sequence[str] | None = None) -> dict[str, dict]:
+    """Materialize the asset graph in-process (no daemon needed). Returns metadata per asset."""
+    from dagster import DagsterInstance, materialize
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    from assets import ALL_ASSETS
+    from resources import PipelineSettingsResource, QdrantResource
+
+    keys = sorted(shards) if shards else all_shard_keys()
+    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    result = materialize(
+        ALL_ASSETS,
+        instance=instance,
+        resources={
+            "pipeline": PipelineSettingsResource(
+                source_dir=str(settings.source_dir),
+                data_dir=str(settings.data_dir),
+                embedding_model=settings.embedding_model,
+                embedding_batch_size=settings.embedding_batch_size,
+                chunk_tokens=settings.chunk_tokens,
+                chunk_overlap_tokens=settings.chunk_overlap_tokens,
+                include_globs=list(settings.include_globs),
+                exclude_globs=list(settings.exclude_globs),
+            ),
+            "qdrant": QdrantResource(
+                url=settings.qdrant_url,
+                api_key=settings.qdrant_api_key,
+                timeout_seconds=settings.qdrant_timeout_seconds,
+                collection_alias=settings.collection_alias,
+            ),
+        },
+        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        raise_on_error=True,
+    )
+    reports: dict[str, dict] = {}
+    for node in ("extracted_documents", "cleaned_documents", "document_chunks",
+                 "chunk_embeddings", "qdrant_index", "bm25_index"):
+        events = result.asset_materializations_for_node(node)
+        if events:
+            reports[node] = {k: getattr(v, "value", v) for k, v in events[0].metadata.items()}
+    return reports
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    started = time.perf_counter()
+    shards = args.shards.split(",") if args.shards else None
+    reports = run_ingest(settings, shards)
+    seconds = time.perf_counter() - started
+    extract = reports.get("extracted_documents", {})
+    embed = reports.get("chunk_embeddings", {})
+    index = reports.get("qdrant_index", {})
+    _out(
+        f"documents: {extract.get('num_documents_new', 0)} new, "
+        f"{extract.get('num_documents_changed', 0)} changed, "
+        f"{extract.get('num_documents_unchanged', 0)} unchanged, "
+        f"{extract.get('num_documents_deleted', 0)} deleted, "
+        f"{extract.get('num_documents_failed', 0)} failed"
+    )
+    _out(f"chunks: {embed.get('num_chunks_embedded', 0)} embedded, "
+         f"{embed.get('num_chunks_reused', 0)} reused from cache; "
+         f"{index.get('qdrant_points', 0)} points in {index.get('qdrant_collection', '?')}")
+    _out(f"seconds: {seconds:.1f}")
+    return 0
+
+
+def _search(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        hits = Searcher(settings).search(args.query, k=args.k, mode=args.mode)
+    except IndexNotFoundError as exc:
+        _err(f"No index yet ({exc}). Run `rag-pipeline ingest` or materialize the assets in "
+             "the Dagster UI first.")
+        return 2
+    if not hits:
+        _out("no results")
+    for hit in hits:
+        chunk = hit.chunk
+        pages = ",".join(map(str, chunk.page_numbers)) or "-"
+        snippet = textwrap.shorten(" ".join(chunk.text.split()), width=160, placeholder=" ...")
+        _out(f"{hit.rank:>3}  {hit.score:.4f}  {chunk.source_path}  page {pages}  "
+             f"[{chunk.section_title or '-'}]")
+        _out(f"     {snippet}")
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from rag_pipeline.ledger import Ledger
+
+    if not settings.ledger_path.exists():
+        _err("No ledger yet: nothing has been ingested. Run `rag-pipeline ingest` first.")
+        return 2
+    ledger = Ledger(settings.ledger_path)
+    counts = ledger.status_counts()
+    _out(f"ledger: {settings.ledger_path}")
+    _out("documents: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    _out(f"chunks: {ledger.num_chunks()}")
+    failed = ledger.failed_documents()
+    if failed:
+        _out("failed documents:")
+        for document in failed:
+            _out(f"  {document.source_path}: {document.error}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag-pipeline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    ingest = commands.add_parser("ingest", help="materialize the assets in-process")
+    ingest.add_argument("--shards", help="comma-separated shard keys (default: all)")
+    search = commands.add_parser("search", help="search the index")
+    search.add_argument("query")
+    search.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    search.add_argument("--mode", choices=MODES, default="hybrid")
+    commands.add_parser("status", help="documents by status, chunks, failures")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    handlers = {"ingest": _ingest, "search": _search, "status": _status}
+    return handlers[args.command](args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Routing a file to its extractor by extension, with a clear per-document error."""
+
+from __future__ import annotations
+
+import logging
+
+from rag_pipeline.changes import PendingFile
+from rag_pipeline.extract.errors import ExtractionError
+from rag_pipeline.extract.pdf import extract_pdf
+from rag_pipeline.extract.unstructured_formats import extract_with_unstructured
+from rag_pipeline.records import DocumentFailure, ExtractedDocument
+
+logger = logging.getLogger(__name__)
+
+UNSTRUCTURED_EXTENSIONS = frozenset({
+    ".html", ".htm", ".xhtml", ".docx", ".pptx", ".md", ".markdown", ".txt", ".text",
+    ".eml", ".xlsx", ".csv", ".tsv", ".epub", ".odt", ".rtf", ".rst", ".org", ".xml",
+})
+SUPPORTED_EXTENSIONS = frozenset({".pdf"}) | UNSTRUCTURED_EXTENSIONS
+
+DEFAULT_MAX_FILE_BYTES = 200 * 1024 * 1024
+DEFAULT_MAX_PAGES = 2000
+
+
+def extract_document(
+    pending: PendingFile,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    max_pages: int = DEFAULT_MAX_PAGES,
+) -> ExtractedDocument | DocumentFailure:
+    """Never raises for a bad document: returns a DocumentFailure with the reason instead."""
+    source = pending.source
+    suffix = source.path.suffix.lower()
+    try:
+        if pending.file_hash is None:
+            raise ExtractionError("file cannot be read (permission denied or vanished)")
+        if suffix not in SUPPORTED_EXTENSIONS:
+            raise ExtractionError(f"unsupported file type {suffix or '(no extension)'}")
+        if source.size == 0:
+            raise ExtractionError("empty file (0 bytes)")
+        if source.size > max_file_bytes:
+            raise ExtractionError(
+                f"exceeds {max_file_bytes / 2**20:,.0f} MiB file size limit "
+                f"({source.size / 2**20:,.1f} MiB)"
+            )
+        if suffix == ".pdf":
+            elements, num_pages = extract_pdf(source.path, max_pages=max_pages)
+        else:
+            elements, num_pages = extract_with_unstructured(source.path)
+        if not any(e.text.strip() for e in elements):
+            raise ExtractionError("no text found in document")
+    except ExtractionError as exc:
+        return DocumentFailure(source, pending.file_hash, str(exc))
+    except Exception as exc:  # a parser bug must cost one document, not the batch
+        logger.exception("unexpected error extracting %s", source.relative_path)
+        return DocumentFailure(
+            source, pending.file_hash, f"extraction failed: {type(exc).__name__}: {exc}"[:300]
+        )
+    return ExtractedDocument(source, pending.file_hash, tuple(elements), num_pages)

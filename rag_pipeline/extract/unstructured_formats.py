@@ -1,0 +1,77 @@
+"""Everything but PDF goes through unstructured (HTML, DOCX, PPTX, Markdown, text, EML, XLSX...)."""
+
+from __future__ import annotations
+
+import logging
+from html.parser import HTMLParser
+from pathlib import Path
+
+from rag_pipeline.extract.errors import ExtractionError
+from rag_pipeline.extract.spacy_model import use_packaged_spacy_model
+from rag_pipeline.records import Element
+
+logger = logging.getLogger(__name__)
+
+# Page furniture and non-text elements: never chunk text.
+_SKIPPED_CATEGORIES = {"PageBreak", "Header", "Footer", "PageNumber", "Image", "Figure"}
+
+
+class _TableRows(HTMLParser):
+    """Turns unstructured's `text_as_html` into one line per row, cells separated by ' | '."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in {"td", "th"}:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in {"td", "th"} and self._cell is not None:
+            if not self.rows:
+                self.rows.append([])
+            self.rows[-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def table_text(html: str) -> str:
+    parser = _TableRows()
+    parser.feed(html)
+    return "\n".join(" | ".join(row) for row in parser.rows if any(row))
+
+
+def extract_with_unstructured(path: Path) -> tuple[list[Element], int | None]:
+    use_packaged_spacy_model()
+    from unstructured.partition.auto import partition
+
+    try:
+        raw_elements = partition(filename=str(path))
+    except Exception as exc:  # unstructured surfaces many parser-specific exception types
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        kind = path.suffix.lstrip(".").upper()
+        raise ExtractionError(f"cannot parse {kind} file: {reason}"[:300]) from exc
+    elements: list[Element] = []
+    pages: set[int] = set()
+    for raw in raw_elements:
+        category = getattr(raw, "category", "UncategorizedText")
+        if category in _SKIPPED_CATEGORIES:
+            continue
+        text = str(raw.text or "")
+        html = getattr(raw.metadata, "text_as_html", None)
+        if category == "Table" and html:
+            text = table_text(html) or text
+        if not text.strip():
+            continue
+        page = getattr(raw.metadata, "page_number", None)
+        if page is not None:
+            pages.add(int(page))
+        elements.append(Element(text, category, int(page) if page is not None else None))
+    return elements, (max(pages) if pages else None)

@@ -1,0 +1,276 @@
+"""The document ledger (SQLite): what was seen, what was indexed, what failed and why.
+
+The ledger is the pipeline's commit point. It is written last, after Qdrant, in one transaction
+per batch: if a run dies before that, the documents still look changed and the next run redoes
+them (deterministic point ids make that idempotent).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag_pipeline.records import Chunk, CleanedDocument, DocumentFailure, SourceFile
+
+INDEXED = "indexed"
+FAILED = "failed"
+DUPLICATE = "duplicate"
+STATUSES = (INDEXED, FAILED, DUPLICATE)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    document_id TEXT PRIMARY KEY,
+    source_path TEXT NOT NULL,
+    shard TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    file_hash TEXT,
+    text_hash TEXT,
+    status TEXT NOT NULL,
+    num_pages INTEGER,
+    num_chunks INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    duplicate_of TEXT,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_shard ON documents(shard);
+CREATE INDEX IF NOT EXISTS documents_text_hash ON documents(text_hash);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id TEXT PRIMARY KEY,
+    document_id TEXT NOT NULL REFERENCES documents(document_id) ON DELETE CASCADE,
+    chunk_index INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
+"""
+
+
+@dataclass(frozen=True)
+class LedgerDocument:
+    document_id: str
+    source_path: str
+    shard: str
+    size: int
+    mtime_ns: int
+    file_hash: str | None
+    text_hash: str | None
+    status: str
+    num_pages: int | None
+    num_chunks: int
+    error: str | None
+    duplicate_of: str | None
+
+
+@dataclass
+class LedgerUpdate:
+    """Everything one batch changes in the ledger, applied in one transaction."""
+
+    indexed: list[tuple[CleanedDocument, tuple[Chunk, ...]]] = field(default_factory=list)
+    duplicates: list[CleanedDocument] = field(default_factory=list)
+    failed: list[DocumentFailure] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    touched: list[SourceFile] = field(default_factory=list)
+    """Files whose mtime/size changed but whose bytes did not: remember the new stat only."""
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as conn:
+            conn.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=60)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=60000")
+            with conn:  # one transaction
+                yield conn
+        finally:
+            conn.close()
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def documents(self, shards: Iterable[str] | None = None) -> dict[str, LedgerDocument]:
+        query = "SELECT * FROM documents"
+        params: list[str] = []
+        if shards is not None:
+            shard_list = list(shards)
+            query += f" WHERE shard IN ({','.join('?' * len(shard_list))})"
+            params = shard_list
+        with self._connect() as conn:
+            conn.row_factory = sqlite3.Row
+            rows = conn.execute(query, params).fetchall()
+        return {
+            row["document_id"]: LedgerDocument(
+                **{k: row[k] for k in row.keys() if k != "updated_at"}
+            )
+            for row in rows
+        }
+
+    def chunk_ids(self, document_ids: Iterable[str]) -> dict[str, set[str]]:
+        result: dict[str, set[str]] = {}
+        ids = list(document_ids)
+        with self._connect() as conn:
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                rows = conn.execute(
+                    f"SELECT document_id, chunk_id FROM chunks WHERE document_id IN "
+                    f"({','.join('?' * len(part))})",
+                    part,
+                )
+                for document_id, chunk_id in rows:
+                    result.setdefault(document_id, set()).add(chunk_id)
+        return result
+
+    def indexed_text_hashes(self, text_hashes: Iterable[str]) -> dict[str, str]:
+        """text hash -> id of an indexed document with that exact content."""
+        hashes = list(set(text_hashes))
+        found: dict[str, str] = {}
+        with self._connect() as conn:
+            for start in range(0, len(hashes), 500):
+                part = hashes[start : start + 500]
+                rows = conn.execute(
+                    f"SELECT text_hash, document_id FROM documents WHERE status = ? AND "
+                    f"text_hash IN ({','.join('?' * len(part))}) ORDER BY source_path",
+                    [INDEXED, *part],
+                )
+                for text_hash, document_id in rows:
+                    found.setdefault(text_hash, document_id)
+        return found
+
+    def iter_chunks(self) -> Iterator[Chunk]:
+        with self._connect() as conn:
+            for chunk_id, payload in conn.execute(
+                "SELECT chunk_id, payload FROM chunks ORDER BY chunk_id"
+            ):
+                yield Chunk.from_payload(chunk_id, json.loads(payload))
+
+    def get_chunks(self, chunk_ids: Iterable[str]) -> dict[str, Chunk]:
+        ids = list(chunk_ids)
+        result: dict[str, Chunk] = {}
+        with self._connect() as conn:
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                rows = conn.execute(
+                    f"SELECT chunk_id, payload FROM chunks WHERE chunk_id IN "
+                    f"({','.join('?' * len(part))})",
+                    part,
+                )
+                for chunk_id, payload in rows:
+                    result[chunk_id] = Chunk.from_payload(chunk_id, json.loads(payload))
+        return result
+
+    def chunk_id_list(self) -> list[str]:
+        with self._connect() as conn:
+            return [row[0] for row in conn.execute("SELECT chunk_id FROM chunks")]
+
+    def num_chunks(self) -> int:
+        with self._connect() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def status_counts(self) -> dict[str, int]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT status, COUNT(*) FROM documents GROUP BY status")
+            counts = {status: 0 for status in STATUSES}
+            counts.update({status: int(n) for status, n in rows})
+            return counts
+
+    def failed_documents(self) -> list[LedgerDocument]:
+        return sorted(
+            (d for d in self.documents().values() if d.status == FAILED),
+            key=lambda d: d.source_path,
+        )
+
+    # -- the commit point --------------------------------------------------------------------
+
+    def apply(self, update: LedgerUpdate) -> None:
+        now = time.time()
+        with closing(sqlite3.connect(self.path, timeout=60)) as conn:
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=60000")
+            with conn:
+                for document_id in update.deleted:
+                    conn.execute("DELETE FROM documents WHERE document_id = ?", (document_id,))
+                for document, chunks in update.indexed:
+                    self._upsert_document(conn, document.source, now, status=INDEXED,
+                                          file_hash=document.file_hash,
+                                          text_hash=document.text_hash,
+                                          num_pages=document.num_pages, num_chunks=len(chunks))
+                    conn.execute("DELETE FROM chunks WHERE document_id = ?",
+                                 (document.source.document_id,))
+                    conn.executemany(
+                        "INSERT INTO chunks (chunk_id, document_id, chunk_index, content_hash, "
+                        "payload) VALUES (?, ?, ?, ?, ?)",
+                        [
+                            (c.chunk_id, c.document_id, c.chunk_index, c.content_hash,
+                             json.dumps(c.payload(), ensure_ascii=False))
+                            for c in chunks
+                        ],
+                    )
+                for document in update.duplicates:
+                    self._upsert_document(conn, document.source, now, status=DUPLICATE,
+                                          file_hash=document.file_hash,
+                                          text_hash=document.text_hash,
+                                          num_pages=document.num_pages,
+                                          duplicate_of=document.duplicate_of)
+                    conn.execute("DELETE FROM chunks WHERE document_id = ?",
+                                 (document.source.document_id,))
+                for failure in update.failed:
+                    self._upsert_document(conn, failure.source, now, status=FAILED,
+                                          file_hash=failure.file_hash, error=failure.error)
+                    conn.execute("DELETE FROM chunks WHERE document_id = ?",
+                                 (failure.source.document_id,))
+                conn.executemany(
+                    "UPDATE documents SET size = ?, mtime_ns = ?, updated_at = ? "
+                    "WHERE document_id = ?",
+                    [(f.size, f.mtime_ns, now, f.document_id) for f in update.touched],
+                )
+                if update.deleted:
+                    # A duplicate whose original is gone must be indexed in its own right:
+                    # forget its content so the next scan of its shard processes it again.
+                    conn.executemany(
+                        "UPDATE documents SET file_hash = NULL, mtime_ns = -1 "
+                        "WHERE duplicate_of = ?",
+                        [(d,) for d in update.deleted],
+                    )
+
+    @staticmethod
+    def _upsert_document(
+        conn: sqlite3.Connection,
+        source: SourceFile,
+        now: float,
+        *,
+        status: str,
+        file_hash: str | None,
+        text_hash: str | None = None,
+        num_pages: int | None = None,
+        num_chunks: int = 0,
+        error: str | None = None,
+        duplicate_of: str | None = None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO documents (document_id, source_path, shard, size, mtime_ns, "
+            "file_hash, text_hash, status, num_pages, num_chunks, error, duplicate_of, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(document_id) DO UPDATE SET source_path=excluded.source_path, "
+            "shard=excluded.shard, size=excluded.size, mtime_ns=excluded.mtime_ns, "
+            "file_hash=excluded.file_hash, text_hash=excluded.text_hash, "
+            "status=excluded.status, num_pages=excluded.num_pages, "
+            "num_chunks=excluded.num_chunks, error=excluded.error, "
+            "duplicate_of=excluded.duplicate_of, updated_at=excluded.updated_at",
+            (
+                source.document_id, source.relative_path, source.shard, source.size,
+                source.mtime_ns, file_hash, text_hash, status, num_pages, num_chunks, error,
+                duplicate_of, now,
+            ),
+        )

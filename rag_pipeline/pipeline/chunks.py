@@ -1,0 +1,57 @@
+"""Stage 3: cleaned documents become chunks sized by the embedding model's tokenizer."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from rag_pipeline.pipeline.batch import ShardBatch
+from rag_pipeline.pipeline.documents import CLEANED
+from rag_pipeline.pipeline.services import Log, PipelineServices
+from rag_pipeline.records import ChunkedDocument, DocumentFailure
+
+CHUNKED = "document_chunks"
+
+
+def chunk_shards(services: PipelineServices, shards: list[str], log: Log) -> dict[str, object]:
+    started = time.perf_counter()
+    chunker = services.chunker
+    token_counts: list[int] = []
+    num_documents = 0
+    previews: list[str] = []
+    for shard in shards:
+        batch: ShardBatch = services.stages.read(CLEANED, shard)
+        chunked, failures = [], list(batch.failures)
+        for document in batch.cleaned:
+            try:
+                chunks = chunker.chunk(document)
+            except Exception as exc:  # one document's bad text must not stop the batch
+                failures.append(DocumentFailure(document.source, document.file_hash,
+                                                f"chunking failed: {type(exc).__name__}: {exc}"))
+                log.warning(f"chunking failed for {document.source.relative_path}: {exc}")
+                continue
+            chunked.append(ChunkedDocument(document, chunks))
+            token_counts.extend(c.num_tokens for c in chunks)
+            if len(previews) < 3 and chunks:
+                first = chunks[0]
+                pages = ",".join(map(str, first.page_numbers)) or "-"
+                previews.append(f"**{first.source_path}** (page {pages}, "
+                                f"{first.section_title or 'no section'}): {first.text[:200]}")
+            num_documents += 1
+        services.stages.write(CHUNKED, shard, replace(
+            batch, cleaned=(), chunked=tuple(chunked), failures=tuple(failures)))
+    seconds = time.perf_counter() - started
+    tokens = np.asarray(token_counts or [0])
+    return {
+        "num_documents": num_documents,
+        "num_chunks": len(token_counts),
+        "tokens_mean": round(float(tokens.mean()), 1),
+        "tokens_p50": int(np.percentile(tokens, 50)),
+        "tokens_p95": int(np.percentile(tokens, 95)),
+        "tokens_max": int(tokens.max()),
+        "max_chunk_tokens": chunker.size,
+        "chunk_seconds": round(seconds, 3),
+        "preview": "\n\n".join(previews) or "(no new chunks)",
+    }

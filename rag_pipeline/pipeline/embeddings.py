@@ -1,0 +1,53 @@
+"""Stage 4: embed the chunks whose content this model has never embedded; reuse the rest."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from rag_pipeline.pipeline.batch import ShardBatch
+from rag_pipeline.pipeline.chunks import CHUNKED
+from rag_pipeline.pipeline.services import Log, PipelineServices
+
+EMBEDDED = "chunk_embeddings"
+_PROGRESS_SLICE = 256
+"""Texts per encode call: progress is logged and vectors are cached after each slice, so a run
+killed mid-embedding keeps what it already paid for."""
+
+
+def embed_shards(services: PipelineServices, shards: list[str], log: Log) -> dict[str, object]:
+    started = time.perf_counter()
+    spec = services.model
+    batches: dict[str, ShardBatch] = {s: services.stages.read(CHUNKED, s) for s in shards}
+    texts_by_hash: dict[str, str] = {}
+    for batch in batches.values():
+        for chunk in batch.chunks:
+            texts_by_hash.setdefault(chunk.content_hash, chunk.text)
+    missing = sorted(services.embedding_cache.missing(spec.fingerprint, texts_by_hash))
+    # Longest first: similar lengths share a batch (less padding), and the ETA errs high.
+    missing.sort(key=lambda h: len(texts_by_hash[h]), reverse=True)
+    embed_seconds = 0.0
+    for start in range(0, len(missing), _PROGRESS_SLICE):
+        part = missing[start : start + _PROGRESS_SLICE]
+        t0 = time.perf_counter()
+        vectors = services.embedder.embed([texts_by_hash[h] for h in part])
+        embed_seconds += time.perf_counter() - t0
+        services.embedding_cache.put(spec.fingerprint, dict(zip(part, vectors, strict=True)))
+        done = start + len(part)
+        rate = done / embed_seconds if embed_seconds else 0.0
+        eta = (len(missing) - done) / rate if rate else 0.0
+        log.info(f"embedded {done:,}/{len(missing):,} chunks, {rate:.0f}/s, eta {eta / 60:.0f}m")
+    for shard, batch in batches.items():
+        services.stages.write(EMBEDDED, shard,
+                              replace(batch, embedding_fingerprint=spec.fingerprint))
+    seconds = time.perf_counter() - started
+    return {
+        "num_chunks": len(texts_by_hash),
+        "num_chunks_embedded": len(missing),
+        "num_chunks_reused": len(texts_by_hash) - len(missing),
+        "embedding_model": spec.name,
+        "embedding_fingerprint": spec.fingerprint,
+        "embed_seconds": round(embed_seconds, 3),
+        "stage_seconds": round(seconds, 3),
+        "chunks_per_second": round(len(missing) / embed_seconds, 1) if embed_seconds else 0.0,
+    }

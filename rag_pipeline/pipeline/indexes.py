@@ -1,0 +1,112 @@
+"""Stages 5-6: write the shard's changes to Qdrant, commit the ledger, rebuild BM25.
+
+Order matters for readers and for crashes: new points are written first, then each touched
+document's stale points are deleted (a reader never sees a document with zero chunks), and the
+ledger is committed last (a run that dies before that is simply redone, idempotently).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from rag_pipeline.bm25_store import BM25Index, chunk_set_fingerprint, rebuild_lock
+from rag_pipeline.ledger import LedgerUpdate
+from rag_pipeline.pipeline.batch import ShardBatch
+from rag_pipeline.pipeline.embeddings import EMBEDDED
+from rag_pipeline.pipeline.services import Log, PipelineServices
+
+
+def index_shards(services: PipelineServices, shards: list[str], log: Log) -> dict[str, object]:
+    started = time.perf_counter()
+    spec = services.model
+    batches: dict[str, ShardBatch] = {s: services.stages.read(EMBEDDED, s) for s in shards}
+    chunks = [c for b in batches.values() for c in b.chunks]
+    hashes = {c.content_hash for c in chunks}
+    vectors_by_hash = services.embedding_cache.get(spec.fingerprint, hashes)
+    absent = {c.content_hash for c in chunks} - set(vectors_by_hash)
+    if absent:
+        raise RuntimeError(
+            f"{len(absent)} chunks have no vector for model {spec.name} ({spec.fingerprint}): "
+            "materialize chunk_embeddings for these partitions first"
+        )
+    collection = services.qdrant.collection_name(spec)
+    if chunks:
+        dimension = int(next(iter(vectors_by_hash.values())).shape[0])
+        services.qdrant.ensure_collection(spec, dimension)
+        services.qdrant.upsert(
+            collection,
+            [c.chunk_id for c in chunks],
+            np.stack([vectors_by_hash[c.content_hash] for c in chunks]),
+            [c.payload() for c in chunks],
+        )
+    keep: dict[str, set[str]] = {}
+    update = LedgerUpdate()
+    for batch in batches.values():
+        for chunked in batch.chunked:
+            keep[chunked.document.source.document_id] = {c.chunk_id for c in chunked.chunks}
+            update.indexed.append((chunked.document, chunked.chunks))
+        for duplicate in batch.duplicates:
+            keep[duplicate.source.document_id] = set()
+            update.duplicates.append(duplicate)
+        for failure in batch.failures:
+            keep[failure.source.document_id] = set()
+            update.failed.append(failure)
+        for document_id in batch.deleted:
+            keep[document_id] = set()
+            update.deleted.append(document_id)
+        update.touched.extend(batch.touched)
+    services.qdrant.delete_stale(collection, keep)
+    services.ledger.apply(update)
+    num_points = services.qdrant.count(collection)
+    seconds = time.perf_counter() - started
+    log.info(f"Qdrant {collection}: upserted {len(chunks)} points, {num_points} in collection")
+    return {
+        "num_points_upserted": len(chunks),
+        "num_documents_indexed": len(update.indexed),
+        "num_documents_removed": len(update.deleted),
+        "num_documents_failed": len(update.failed),
+        "qdrant_collection": collection,
+        "qdrant_location": services.qdrant.describe(),
+        "qdrant_points": int(num_points or 0),
+        "ledger_chunks": services.ledger.num_chunks(),
+        "index_seconds": round(seconds, 3),
+        "points_per_second": round(len(chunks) / seconds, 1) if seconds else 0.0,
+        "failed_documents": [
+            {"path": f.source.relative_path, "error": f.error}
+            for b in batches.values() for f in b.failures
+        ],
+    }
+
+
+def rebuild_bm25(services: PipelineServices, log: Log) -> dict[str, object]:
+    """One rebuild per run, from the ledger; skipped when the chunk set did not change."""
+    started = time.perf_counter()
+    path = services.settings.bm25_path
+    with rebuild_lock(path):
+        ledger_ids = services.ledger.chunk_id_list()
+        fingerprint = chunk_set_fingerprint(ledger_ids)
+        if path.exists():
+            try:
+                current = BM25Index.load(path)
+            except Exception as exc:  # unreadable or old format: rebuild it
+                log.warning(f"BM25 index unreadable ({exc}); rebuilding")
+                current = None
+            if current is not None and current.fingerprint == fingerprint:
+                return _bm25_metadata(current, rebuilt=False,
+                                      seconds=time.perf_counter() - started)
+        index = BM25Index.build((c.chunk_id, c.text) for c in services.ledger.iter_chunks())
+        index.save(path)
+    log.info(f"BM25 index rebuilt: {len(index)} chunks, {len(index.postings)} terms")
+    return _bm25_metadata(index, rebuilt=True, seconds=time.perf_counter() - started)
+
+
+def _bm25_metadata(index: BM25Index, *, rebuilt: bool, seconds: float) -> dict[str, object]:
+    return {
+        "bm25_chunks": len(index),
+        "bm25_terms": len(index.postings),
+        "bm25_fingerprint": index.fingerprint,
+        "rebuilt": rebuilt,
+        "bm25_seconds": round(seconds, 3),
+    }

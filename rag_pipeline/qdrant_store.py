@@ -1,0 +1,219 @@
+"""Qdrant: the embedded local mode under the data folder by default, a server when a URL is set.
+
+Local mode locks its folder to one client at a time. Every user of the store (runs, checks,
+`rag-pipeline search`) opens it through `session()`, which waits on a file lock and holds it
+briefly, so a search during an ingest run waits a moment instead of crashing.
+Readers go through an alias (`chunks`) that points to the live collection.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+from filelock import FileLock
+from qdrant_client import QdrantClient, models
+
+from rag_pipeline.models import EmbeddingModelSpec
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_UPSERT_BATCH = 256
+_POINTS_PER_SESSION = 4096
+"""A writer releases the local-mode lock this often, so searches interleave with long writes."""
+
+
+class QdrantStore:
+    def __init__(
+        self,
+        *,
+        path: Path,
+        url: str | None = None,
+        api_key: str | None = None,
+        timeout_seconds: int = 30,
+        alias: str = "chunks",
+        lock_timeout_seconds: float = 600,
+        retries: int = 3,
+    ) -> None:
+        self.path = path
+        self.url = url
+        self._api_key = api_key
+        self.timeout_seconds = timeout_seconds
+        self.alias = alias
+        self.lock_timeout_seconds = lock_timeout_seconds
+        self.retries = retries
+        self._remote: QdrantClient | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.url is None
+
+    def describe(self) -> str:
+        """Where the points live, for logs and metadata (never the API key)."""
+        return self.url if self.url else f"local:{self.path}"
+
+    @contextmanager
+    def session(self) -> Iterator[QdrantClient]:
+        if self.url:
+            if self._remote is None:
+                self._remote = QdrantClient(
+                    url=self.url, api_key=self._api_key, timeout=self.timeout_seconds
+                )
+            yield self._remote
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.path) + ".lock", timeout=self.lock_timeout_seconds):
+            client = QdrantClient(path=str(self.path))
+            try:
+                yield client
+            finally:
+                client.close()
+
+    def _retry(self, action: str, fn: Callable[[], T]) -> T:
+        delay = 1.0
+        for attempt in range(1, self.retries + 1):
+            try:
+                return fn()
+            except Exception as exc:
+                if self.is_local or attempt == self.retries:
+                    if not self.is_local:
+                        raise RuntimeError(
+                            f"Qdrant {action} failed after {attempt} attempts at {self.url}: "
+                            f"{type(exc).__name__}: {exc}"
+                        ) from exc
+                    raise
+                logger.warning("Qdrant %s failed (attempt %d/%d): %s; retrying in %.0fs",
+                               action, attempt, self.retries, exc, delay)
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    # -- collections ---------------------------------------------------------------------------
+
+    def collection_name(self, spec: EmbeddingModelSpec) -> str:
+        return f"{self.alias}__{spec.slug}__{spec.fingerprint}"
+
+    def live_collection(self, client: QdrantClient) -> str | None:
+        for alias in client.get_aliases().aliases:
+            if alias.alias_name == self.alias:
+                return alias.collection_name
+        return None
+
+    def ensure_collection(self, spec: EmbeddingModelSpec, dimension: int) -> str:
+        """Create the model's collection if needed; point the alias at it if there is none yet."""
+        name = self.collection_name(spec)
+
+        def _ensure() -> str:
+            with self.session() as client:
+                if not client.collection_exists(name):
+                    client.create_collection(
+                        name,
+                        vectors_config=models.VectorParams(
+                            size=dimension, distance=models.Distance.COSINE
+                        ),
+                    )
+                    if not self.is_local:  # local mode ignores payload indexes (and warns)
+                        client.create_payload_index(
+                            name, "document_id", models.PayloadSchemaType.KEYWORD
+                        )
+                    logger.info("created Qdrant collection %s (dim %d)", name, dimension)
+                if self.live_collection(client) is None:
+                    client.update_collection_aliases(
+                        change_aliases_operations=[
+                            models.CreateAliasOperation(
+                                create_alias=models.CreateAlias(
+                                    collection_name=name, alias_name=self.alias
+                                )
+                            )
+                        ]
+                    )
+            return name
+
+        return self._retry("create collection", _ensure)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def upsert(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        payloads: Sequence[dict[str, object]],
+    ) -> None:
+        for session_start in range(0, len(ids), _POINTS_PER_SESSION):
+            session_end = min(session_start + _POINTS_PER_SESSION, len(ids))
+
+            def _write(lo: int = session_start, hi: int = session_end) -> None:
+                with self.session() as client:
+                    for start in range(lo, hi, _UPSERT_BATCH):
+                        end = min(start + _UPSERT_BATCH, hi)
+                        client.upsert(
+                            collection,
+                            points=models.Batch(
+                                ids=list(ids[start:end]),
+                                vectors=vectors[start:end].tolist(),
+                                payloads=list(payloads[start:end]),
+                            ),
+                            wait=True,
+                        )
+
+            self._retry("upsert", _write)
+
+    def delete_stale(self, collection: str, keep: dict[str, set[str]]) -> None:
+        """For each document, delete every point not in its current chunk set.
+
+        By filter, not by remembered ids: orphans left by a run that died mid-write go too.
+        An empty set deletes all of a document's points.
+        """
+        if not keep:
+            return
+
+        def _delete() -> None:
+            with self.session() as client:
+                if not client.collection_exists(collection):
+                    return  # nothing was ever written for this model
+                for document_id, chunk_ids in keep.items():
+                    must_not: list[models.Condition] = (
+                        [models.HasIdCondition(has_id=sorted(chunk_ids))] if chunk_ids else []
+                    )
+                    client.delete(
+                        collection,
+                        points_selector=models.FilterSelector(
+                            filter=models.Filter(
+                                must=[
+                                    models.FieldCondition(
+                                        key="document_id",
+                                        match=models.MatchValue(value=document_id),
+                                    )
+                                ],
+                                must_not=must_not,
+                            )
+                        ),
+                        wait=True,
+                    )
+
+        self._retry("delete", _delete)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def count(self, collection: str | None = None) -> int | None:
+        """Exact point count of a collection (default: the live one), None if it does not exist."""
+        with self.session() as client:
+            name = collection or self.live_collection(client)
+            if name is None or not client.collection_exists(name):
+                return None
+            return int(client.count(name, exact=True).count)
+
+    def query(self, vector: np.ndarray, limit: int) -> list[models.ScoredPoint]:
+        with self.session() as client:
+            if self.live_collection(client) is None:
+                raise LookupError("the Qdrant index does not exist yet")
+            return client.query_points(
+                self.alias, query=vector.tolist(), limit=limit, with_payload=True
+            ).points

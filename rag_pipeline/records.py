@@ -1,0 +1,132 @@
+"""The records that flow through the pipeline. All frozen: a stage never mutates its input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file seen in the source folder (cheap facts only: no content read yet)."""
+
+    path: Path
+    relative_path: str
+    document_id: str
+    shard: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Element:
+    """A piece of a document as extracted: a heading, a paragraph, a table, a list item..."""
+
+    text: str
+    element_type: str
+    page_number: int | None = None
+
+
+@dataclass(frozen=True)
+class ExtractedDocument:
+    source: SourceFile
+    file_hash: str
+    elements: tuple[Element, ...]
+    num_pages: int | None = None
+
+
+@dataclass(frozen=True)
+class DocumentFailure:
+    """A document that could not be processed, with a one-line reason a person understands."""
+
+    source: SourceFile
+    file_hash: str | None
+    error: str
+
+
+@dataclass(frozen=True)
+class Block:
+    """A span of a cleaned document's text, with the structure it came from."""
+
+    start: int
+    end: int
+    element_type: str
+    page_number: int | None
+    section_title: str | None
+
+    @property
+    def is_heading(self) -> bool:
+        return self.element_type == "Title"
+
+    @property
+    def keeps_lines(self) -> bool:
+        """Tables and code are cut between rows/lines only."""
+        return self.element_type in {"Table", "CodeSnippet"}
+
+
+@dataclass(frozen=True)
+class CleanedDocument:
+    source: SourceFile
+    file_hash: str
+    text: str
+    text_hash: str
+    blocks: tuple[Block, ...]
+    num_pages: int | None = None
+    duplicate_of: str | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One unit of retrieval; `chunk_id` is its Qdrant point id: uuid5(document, content)."""
+
+    chunk_id: str
+    document_id: str
+    source_path: str
+    text: str
+    chunk_index: int
+    page_numbers: tuple[int, ...]
+    section_title: str | None
+    char_start: int
+    char_end: int
+    content_hash: str
+    num_tokens: int
+
+    def payload(self) -> dict[str, object]:
+        return {
+            "document_id": self.document_id,
+            "source_path": self.source_path,
+            "text": self.text,
+            "chunk_index": self.chunk_index,
+            "page_numbers": list(self.page_numbers),
+            "section_title": self.section_title,
+            "char_start": self.char_start,
+            "char_end": self.char_end,
+            "content_hash": self.content_hash,
+            "num_tokens": self.num_tokens,
+        }
+
+    @classmethod
+    def from_payload(cls, chunk_id: str, payload: dict[str, object]) -> Chunk:
+        return cls(
+            chunk_id=chunk_id,
+            document_id=str(payload["document_id"]),
+            source_path=str(payload["source_path"]),
+            text=str(payload["text"]),
+            chunk_index=int(payload["chunk_index"]),  # type: ignore[arg-type]
+            page_numbers=tuple(
+                int(p) for p in payload.get("page_numbers") or ()  # type: ignore[union-attr]
+            ),
+            section_title=payload.get("section_title"),  # type: ignore[arg-type]
+            char_start=int(payload["char_start"]),  # type: ignore[arg-type]
+            char_end=int(payload["char_end"]),  # type: ignore[arg-type]
+            content_hash=str(payload["content_hash"]),
+            num_tokens=int(payload["num_tokens"]),  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class ChunkedDocument:
+    """A cleaned document and its chunks (empty for duplicates)."""
+
+    document: CleanedDocument
+    chunks: tuple[Chunk, ...]

@@ -1,0 +1,85 @@
+"""Search: dense (Qdrant), BM25, and hybrid (the two fused by reciprocal rank)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from rag_pipeline.bm25_store import load_cached
+from rag_pipeline.embedding import Embedder
+from rag_pipeline.pipeline.services import PipelineServices
+from rag_pipeline.records import Chunk
+from rag_pipeline.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["hybrid", "dense", "bm25"]
+MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
+RRF_K = 60
+"""Reciprocal-rank-fusion constant (the usual 60): fused score = sum(1 / (RRF_K + rank))."""
+CANDIDATES = 100
+"""Hits taken from each retriever before fusion."""
+
+
+class IndexNotFoundError(RuntimeError):
+    """The index has not been built yet (a clear message for the CLI, not a traceback)."""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    rank: int
+    score: float
+    chunk: Chunk
+
+
+def reciprocal_rank_fusion(rankings: list[list[str]], k: int = RRF_K) -> list[tuple[str, float]]:
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, chunk_id in enumerate(ranking, start=1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+class Searcher:
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+        self.services = PipelineServices(settings or Settings.from_env(), embedder)
+
+    def _dense(self, query: str, limit: int) -> list[tuple[Chunk, float]]:
+        vector = self.services.embedder.embed([query])[0]
+        try:
+            points = self.services.qdrant.query(vector, limit)
+        except LookupError as exc:
+            raise IndexNotFoundError(str(exc)) from exc
+        return [(Chunk.from_payload(str(p.id), p.payload or {}), float(p.score)) for p in points]
+
+    def _bm25(self, query: str, limit: int) -> list[tuple[Chunk, float]]:
+        path = self.services.settings.bm25_path
+        if not path.exists():
+            raise IndexNotFoundError("the BM25 index does not exist yet")
+        hits = load_cached(path).search(query, limit)
+        chunks = self.services.ledger.get_chunks(chunk_id for chunk_id, _ in hits)
+        # A chunk removed since the last BM25 refresh is not served.
+        return [(chunks[cid], score) for cid, score in hits if cid in chunks]
+
+    def search(self, query: str, k: int = 10, mode: Mode = "hybrid") -> list[SearchHit]:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if not query.strip():
+            return []
+        if mode == "dense":
+            return [SearchHit(i, s, c) for i, (c, s) in enumerate(self._dense(query, k), 1)]
+        if mode == "bm25":
+            return [SearchHit(i, s, c) for i, (c, s) in enumerate(self._bm25(query, k), 1)]
+        limit = max(k, CANDIDATES)
+        dense, sparse = self._dense(query, limit), self._bm25(query, limit)
+        chunks = {c.chunk_id: c for c, _ in [*dense, *sparse]}
+        fused = reciprocal_rank_fusion([[c.chunk_id for c, _ in dense],
+                                        [c.chunk_id for c, _ in sparse]])
+        return [SearchHit(i, score, chunks[cid]) for i, (cid, score) in enumerate(fused[:k], 1)]
+
+
+def search(query: str, k: int = 10, mode: Mode = "hybrid",
+           settings: Settings | None = None) -> list[SearchHit]:
+    """Search the index described by `settings` (default: the environment's)."""
+    return Searcher(settings).search(query, k=k, mode=mode)

@@ -1,0 +1,82 @@
+"""Pipeline settings: defaults, overridable by environment variables (documented in the README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+NUM_SHARDS = 16
+"""Documents are spread over this many hash shards (the Dagster partitions). Fixed: changing it
+moves documents between shards, so it is a constant, not a setting."""
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_COLLECTION_ALIAS = "chunks"
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the core needs to know about where things are and how to process them."""
+
+    source_dir: Path
+    data_dir: Path
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = field(default=None, repr=False)
+    qdrant_timeout_seconds: int = 30
+    collection_alias: str = DEFAULT_COLLECTION_ALIAS
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    embedding_batch_size: int = 32
+    chunk_tokens: int = 200
+    chunk_overlap_tokens: int = 32
+    include_globs: tuple[str, ...] = ("**/*",)
+    exclude_globs: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            source_dir=Path(_env("RAG_SOURCE_DIR", str(PROJECT_ROOT / "inbox"))).expanduser(),
+            data_dir=Path(_env("RAG_DATA_DIR", str(PROJECT_ROOT / "data"))).expanduser(),
+            qdrant_url=os.environ.get("QDRANT_URL", "").strip() or None,
+            qdrant_api_key=os.environ.get("QDRANT_API_KEY", "").strip() or None,
+            embedding_model=_env("RAG_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
+            embedding_batch_size=_env_int("RAG_EMBEDDING_BATCH_SIZE", 32),
+            chunk_tokens=_env_int("RAG_CHUNK_TOKENS", 200),
+            chunk_overlap_tokens=_env_int("RAG_CHUNK_OVERLAP_TOKENS", 32),
+        )
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.data_dir / "ledger.sqlite"
+
+    @property
+    def embedding_cache_path(self) -> Path:
+        return self.data_dir / "embedding_cache.sqlite"
+
+    @property
+    def bm25_path(self) -> Path:
+        return self.data_dir / "bm25" / "index.pkl"
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.data_dir / "qdrant"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.data_dir / "staging"

@@ -1,0 +1,94 @@
+"""Listing the source folder: cheap facts (path, size, mtime) without reading file contents."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from rag_pipeline.ids import document_id_for, shard_for
+from rag_pipeline.records import SourceFile
+
+logger = logging.getLogger(__name__)
+
+_TEMPORARY_PATTERNS = ("~$*", "*~", "*.tmp", "*.temp", "*.part", "*.partial", "*.crdownload",
+                       "*.swp", "*.swx", "*.lock", "Thumbs.db", "desktop.ini")
+
+
+def is_ignored_name(name: str) -> bool:
+    """Hidden, temporary and partially written files are never documents."""
+    if name.startswith("."):
+        return True
+    return any(fnmatch.fnmatch(name, pattern) for pattern in _TEMPORARY_PATTERNS)
+
+
+def _matches(relative_path: str, globs: Iterable[str]) -> bool:
+    for pattern in globs:
+        if fnmatch.fnmatch(relative_path, pattern):
+            return True
+        # "**/*.pdf" should also match "a.pdf" at the top level.
+        if pattern.startswith("**/") and fnmatch.fnmatch(relative_path, pattern[3:]):
+            return True
+    return False
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def iter_source_files(
+    source_dir: Path,
+    include_globs: Iterable[str] = ("**/*",),
+    exclude_globs: Iterable[str] = (),
+) -> Iterator[SourceFile]:
+    """Walk the source folder recursively. Symlinks that resolve outside it are not followed."""
+    root = source_dir.resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"source folder does not exist or is not a folder: {source_dir}")
+    include, exclude = tuple(include_globs), tuple(exclude_globs)
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not is_ignored_name(d))
+        for name in sorted(filenames):
+            if is_ignored_name(name):
+                continue
+            path = Path(dirpath) / name
+            if path.is_symlink() and not _inside(root, path):
+                logger.warning("skipping %s: symlink points outside the source folder", path)
+                continue
+            relative = path.relative_to(root).as_posix()
+            if not _matches(relative, include) or _matches(relative, exclude):
+                continue
+            try:
+                stat = path.stat()
+            except OSError as exc:  # vanished or unreadable between listing and stat
+                logger.warning("skipping %s: %s", path, exc)
+                continue
+            document_id = document_id_for(relative)
+            yield SourceFile(
+                path=path,
+                relative_path=relative,
+                document_id=document_id,
+                shard=shard_for(document_id),
+                size=stat.st_size,
+                mtime_ns=stat.st_mtime_ns,
+            )
+
+
+def list_source_files(
+    source_dir: Path,
+    shards: Iterable[str] | None = None,
+    include_globs: Iterable[str] = ("**/*",),
+    exclude_globs: Iterable[str] = (),
+) -> list[SourceFile]:
+    wanted = set(shards) if shards is not None else None
+    return [
+        f
+        for f in iter_source_files(source_dir, include_globs, exclude_globs)
+        if wanted is None or f.shard in wanted
+    ]

@@ -1,0 +1,5 @@
+"""Dagster resources: typed configuration for the pipeline, secrets through EnvVar."""
+
+from resources.pipeline import PipelineSettingsResource, QdrantResource, pipeline_services
+
+__all__ = ["PipelineSettingsResource", "QdrantResource", "pipeline_services"]

@@ -1,0 +1,1 @@
+"""Sensors that keep the index in sync with the source folder."""

@@ -1,0 +1,48 @@
+"""The core imports without Dagster; the Dagster definitions load."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import rag_pipeline
+
+BLOCK_DAGSTER = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "dagster" or name.startswith(("dagster.", "dagster_")):
+            raise ImportError("dagster is not allowed in the core: " + name)
+sys.meta_path.insert(0, Block())
+import importlib
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+assert not any(m == "dagster" or m.startswith("dagster.") for m in sys.modules)
+assert "torch" not in sys.modules, "torch must be imported lazily"
+print("ok")
+"""
+
+
+def core_modules() -> list[str]:
+    names = [m.name for m in pkgutil.walk_packages(rag_pipeline.__path__, "rag_pipeline.")]
+    return [n for n in names if n != "rag_pipeline.definitions"]
+
+
+def test_core_imports_without_dagster_or_torch() -> None:
+    modules = core_modules()
+    assert "rag_pipeline.chunking" in modules and "rag_pipeline.cli" in modules
+    result = subprocess.run([sys.executable, "-c", BLOCK_DAGSTER, *modules],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_definitions_load() -> None:
+    from rag_pipeline.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    names = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert names == {"extracted_documents", "cleaned_documents", "document_chunks",
+                     "chunk_embeddings", "qdrant_index", "bm25_index"}
+    assert defs.resolve_job_def("ingest_job") is not None

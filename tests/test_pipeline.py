@@ -1,0 +1,211 @@
+"""The whole asset graph, materialized in-process on a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from dagster import materialize
+
+from assets import ALL_ASSETS
+from rag_pipeline.bm25_store import BM25Index
+from rag_pipeline.cli import run_ingest
+from rag_pipeline.ids import all_shard_keys
+from rag_pipeline.ledger import Ledger
+from rag_pipeline.pipeline.services import PipelineServices
+from rag_pipeline.search import Searcher
+from rag_pipeline.settings import Settings
+from resources import PipelineSettingsResource, QdrantResource
+from tests.fixtures import write_knowledge_base, write_text
+
+
+def index_sizes(settings: Settings) -> tuple[int, int, int]:
+    """(Qdrant points, ledger chunks, BM25 entries)."""
+    services = PipelineServices(settings)
+    points = services.qdrant.count() or 0
+    bm25 = BM25Index.load(settings.bm25_path)
+    return points, Ledger(settings.ledger_path).num_chunks(), len(bm25)
+
+
+def qdrant_ids(settings: Settings) -> set[str]:
+    services = PipelineServices(settings)
+    with services.qdrant.session() as client:
+        points, _ = client.scroll(services.settings.collection_alias, limit=10_000)
+    return {str(p.id) for p in points}
+
+
+def bump_mtime(path: Path) -> None:
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+
+
+@pytest.fixture(scope="module")
+def knowledge_base(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("kb")
+    (root / "source").mkdir()
+    write_knowledge_base(root / "source")
+    settings = Settings(source_dir=root / "source", data_dir=root / "data")
+    reports = run_ingest(settings)
+    assert reports["extracted_documents"]["num_documents_new"] == 5
+    return settings
+
+
+def test_both_indexes_describe_the_same_chunks(knowledge_base: Settings) -> None:
+    points, ledger_chunks, bm25_entries = index_sizes(knowledge_base)
+    assert points == ledger_chunks == bm25_entries > 5
+    ids = {c.chunk_id for c in Ledger(knowledge_base.ledger_path).iter_chunks()}
+    assert qdrant_ids(knowledge_base) == ids
+    assert set(BM25Index.load(knowledge_base.bm25_path).chunk_ids) == ids
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("How high above the equator does a geostationary satellite orbit?",
+         "space/satellites.pdf"),
+        ("why do bee colonies swarm in spring", "beekeeping.docx"),
+        ("what temperature should I bake sourdough at", "bread.html"),
+        ("which instruments detect magma before an eruption", "volcanoes.md"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_known_question_finds_its_document_first(knowledge_base: Settings, question: str,
+                                                 expected: str, mode: str) -> None:
+    hits = Searcher(knowledge_base).search(question, k=3, mode=mode)  # type: ignore[arg-type]
+    assert hits[0].chunk.source_path == expected
+
+
+def test_search_hits_carry_page_and_section(knowledge_base: Settings) -> None:
+    hit = Searcher(knowledge_base).search("reusable boosters land on a drone ship", k=1)[0]
+    assert hit.chunk.source_path == "space/satellites.pdf"
+    assert hit.chunk.page_numbers == (2,)
+    assert hit.chunk.section_title == "Launch"
+
+
+def test_second_run_extracts_and_embeds_nothing(knowledge_base: Settings) -> None:
+    before = index_sizes(knowledge_base)
+    reports = run_ingest(knowledge_base)
+    assert reports["extracted_documents"]["num_documents_unchanged"] == 5
+    assert reports["extracted_documents"]["num_documents_extracted"] == 0
+    assert reports["extracted_documents"]["num_files_hashed"] == 0
+    assert reports["chunk_embeddings"]["num_chunks_embedded"] == 0
+    assert reports["bm25_index"]["rebuilt"] is False
+    assert index_sizes(knowledge_base) == before
+
+
+def test_touched_but_identical_file_is_not_reprocessed(knowledge_base: Settings) -> None:
+    path = knowledge_base.source_dir / "chess.txt"
+    bump_mtime(path)
+    reports = run_ingest(knowledge_base)
+    assert reports["extracted_documents"]["num_files_hashed"] == 1
+    assert reports["extracted_documents"]["num_documents_extracted"] == 0
+    # The new mtime is remembered: the next run does not even hash it.
+    assert run_ingest(knowledge_base)["extracted_documents"]["num_files_hashed"] == 0
+
+
+def test_rerunning_a_partition_never_duplicates_points(settings: Settings) -> None:
+    write_knowledge_base(settings.source_dir)
+    resources = {
+        "pipeline": PipelineSettingsResource(source_dir=str(settings.source_dir),
+                                             data_dir=str(settings.data_dir)),
+        "qdrant": QdrantResource(),
+    }
+    run_ingest(settings)
+    before = index_sizes(settings)
+    shard = next(iter(Ledger(settings.ledger_path).documents().values())).shard
+    assert shard in all_shard_keys()
+    for _ in range(2):
+        result = materialize(ALL_ASSETS, partition_key=shard, resources=resources)
+        assert result.success
+    assert index_sizes(settings) == before
+
+
+def test_edit_delete_and_failure(settings: Settings) -> None:
+    paths = write_knowledge_base(settings.source_dir)
+    run_ingest(settings)
+    ledger = Ledger(settings.ledger_path)
+    volcano_id = next(d for d in ledger.documents().values()
+                      if d.source_path == "volcanoes.md").document_id
+    old_ids = ledger.chunk_ids([volcano_id])[volcano_id]
+    assert len(old_ids) == 2  # one chunk per section
+
+    # Edit one section of one document: only that chunk is embedded again.
+    text = paths["volcanoes.md"].read_text()
+    paths["volcanoes.md"].write_text(text.replace("weeks", "days"))
+    bump_mtime(paths["volcanoes.md"])
+    reports = run_ingest(settings)
+    assert reports["extracted_documents"]["num_documents_changed"] == 1
+    assert reports["chunk_embeddings"]["num_chunks_embedded"] == 1
+    assert reports["chunk_embeddings"]["num_chunks_reused"] == 1
+    new_ids = ledger.chunk_ids([volcano_id])[volcano_id]
+    assert len(new_ids) == 2 and len(new_ids & old_ids) == 1
+    points, chunks, bm25 = index_sizes(settings)
+    assert points == chunks == bm25
+    assert old_ids - new_ids <= old_ids and not (old_ids - new_ids) & qdrant_ids(settings)
+
+    # Delete a document: its points leave Qdrant and BM25.
+    bread_id = next(d for d in ledger.documents().values()
+                    if d.source_path == "bread.html").document_id
+    bread_chunks = ledger.chunk_ids([bread_id])[bread_id]
+    paths["bread.html"].unlink()
+    # And add a broken file next to a good one: the good one is indexed, the bad one recorded.
+    (settings.source_dir / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+    write_text(settings.source_dir / "new.md", "# Tides\n\nThe moon's gravity raises tides.\n")
+    reports = run_ingest(settings)
+    assert reports["extracted_documents"]["num_documents_deleted"] == 1
+    assert reports["extracted_documents"]["num_documents_failed"] == 1
+    assert reports["extracted_documents"]["num_documents_new"] == 2
+    remaining = qdrant_ids(settings)
+    assert not bread_chunks & remaining
+    assert not bread_chunks & set(BM25Index.load(settings.bm25_path).chunk_ids)
+    points, chunks, bm25 = index_sizes(settings)
+    assert points == chunks == bm25
+    hits = Searcher(settings).search("sourdough starter", k=10, mode="bm25")
+    assert all(h.chunk.source_path != "bread.html" for h in hits)
+    assert Searcher(settings).search("what raises tides", k=1)[0].chunk.source_path == "new.md"
+    failed = Ledger(settings.ledger_path).failed_documents()
+    assert [(d.source_path, d.error.split(":")[0]) for d in failed] == [
+        ("broken.pdf", "not a valid PDF")]
+
+    # A failed document is not retried while its content stays the same.
+    reports = run_ingest(settings)
+    assert reports["extracted_documents"]["num_documents_failed"] == 0
+    assert reports["extracted_documents"]["num_documents_extracted"] == 0
+
+
+def test_exact_duplicate_documents_are_indexed_once(settings: Settings) -> None:
+    body = "# Glaciers\n\nGlaciers carve U-shaped valleys as they move downhill.\n"
+    write_text(settings.source_dir / "a.md", body)
+    write_text(settings.source_dir / "copy" / "a.md", body)
+    reports = run_ingest(settings)
+    assert reports["cleaned_documents"]["num_documents_duplicate"] == 1
+    statuses = sorted(d.status for d in Ledger(settings.ledger_path).documents().values())
+    assert statuses == ["duplicate", "indexed"]
+    points, chunks, _ = index_sizes(settings)
+    assert points == chunks == 1
+    # Deleting the original lets the copy take its place on the next runs.
+    (settings.source_dir / "a.md").unlink()
+    run_ingest(settings)
+    run_ingest(settings)
+    documents = list(Ledger(settings.ledger_path).documents().values())
+    assert [(d.source_path, d.status) for d in documents] == [("copy/a.md", "indexed")]
+    assert index_sizes(settings)[0] == 1
+
+
+def test_search_waits_for_a_writer_instead_of_crashing(knowledge_base: Settings) -> None:
+    import threading
+
+    services = PipelineServices(knowledge_base)
+    searcher = Searcher(knowledge_base)
+    searcher.search("warm up the model", k=1, mode="dense")
+    results: list[int] = []
+    with services.qdrant.session():  # a writer holds the local folder
+        thread = threading.Thread(
+            target=lambda: results.append(len(searcher.search("satellite orbit", k=2))))
+        thread.start()
+        time.sleep(1.0)
+        assert not results  # waiting, not crashed
+    thread.join(timeout=60)
+    assert results == [2]

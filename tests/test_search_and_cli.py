@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag_pipeline import cli
+from rag_pipeline.bm25_store import BM25Index, bm25_tokens
+from rag_pipeline.search import reciprocal_rank_fusion
+from tests.fixtures import write_knowledge_base
+
+
+def test_reciprocal_rank_fusion_rewards_agreement() -> None:
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["b", "d", "a"]], k=60)
+    assert [cid for cid, _ in fused] == ["b", "a", "d", "c"]
+    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
+
+
+def test_bm25_scores_only_candidates_and_stems() -> None:
+    index = BM25Index.build([("1", "Running shoes for marathons"), ("2", "Cooking pasta"),
+                             ("3", "A runner runs and runs daily")])
+    assert bm25_tokens("The Runners running") == ["runner", "run"]
+    hits = index.search("run", k=5)
+    assert [cid for cid, _ in hits] == ["3", "1"]
+    assert index.search("unknownword", k=5) == []
+
+
+def test_bm25_roundtrip(tmp_path: Path) -> None:
+    index = BM25Index.build([("1", "alpha beta"), ("2", "gamma")])
+    index.save(tmp_path / "bm25.pkl")
+    loaded = BM25Index.load(tmp_path / "bm25.pkl")
+    assert loaded.chunk_ids == ["1", "2"] and loaded.fingerprint == index.fingerprint
+
+
+def test_cli_search_without_index_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RAG_SOURCE_DIR", str(tmp_path))
+    assert cli.main(["search", "anything", "--mode", "bm25"]) == 2
+    assert "No index yet" in capsys.readouterr().err
+    assert cli.main(["status"]) == 2
+
+
+def test_cli_ingest_status_and_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "source"
+    write_knowledge_base(source)
+    (source / "broken.docx").write_bytes(b"PK\x03\x04 not really a zip")
+    monkeypatch.setenv("RAG_SOURCE_DIR", str(source))
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    assert cli.main(["ingest"]) == 0
+    out = capsys.readouterr().out
+    assert "documents: 6 new, 0 changed, 0 unchanged, 0 deleted, 1 failed" in out
+    assert "reused from cache" in out
+    assert cli.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "documents: 5 indexed, 1 failed, 0 duplicate" in out
+    assert "broken.docx: cannot parse DOCX file" in out
+    assert cli.main(["search", "Sicilian Defence opening", "-k", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[0] == "1" and "chess.txt" in lines[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import pickle
 import re
@@ -23,13 +24,26 @@ from rank_bm25 import BM25Okapi
 
 logger = logging.getLogger(__name__)
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Lucene's default English stop words (what Anserini's BM25 baselines use).
 STOP_WORDS = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their "
     "then there these they this to was will with".split()
 )
+
+
+class LuceneBM25(BM25Okapi):
+    """rank-bm25's Okapi scoring with Lucene's IDF, log(1 + (N - n + 0.5) / (n + 0.5)).
+
+    rank-bm25's own Okapi IDF, log((N - n + 0.5) / (n + 0.5)), is negative for a term found in
+    more than half of the chunks: a small index (one document, say) then scores every match
+    below zero. Lucene's IDF is never negative and is what the published BM25 baselines use.
+    """
+
+    def _calc_idf(self, nd: dict[str, int]) -> None:
+        for word, freq in nd.items():
+            self.idf[word] = math.log(1 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
 
 
 @lru_cache(maxsize=1)
@@ -54,7 +68,7 @@ def chunk_set_fingerprint(chunk_ids: Iterable[str]) -> str:
 @dataclass
 class BM25Index:
     chunk_ids: list[str]
-    bm25: BM25Okapi | None
+    bm25: LuceneBM25 | None
     postings: dict[str, np.ndarray]
     fingerprint: str
 
@@ -73,7 +87,7 @@ class BM25Index:
             corpus.append(tokens)
             for token in set(tokens):
                 postings.setdefault(token, []).append(position)
-        bm25 = BM25Okapi(corpus, k1=k1, b=b) if corpus else None
+        bm25 = LuceneBM25(corpus, k1=k1, b=b) if corpus else None
         return cls(
             chunk_ids=chunk_ids,
             bm25=bm25,

@@ -49,6 +49,7 @@ def run_ingest(settings: Settings, shards: Sequence[str] | None = None) -> dict[
                 chunk_overlap_tokens=settings.chunk_overlap_tokens,
                 include_globs=list(settings.include_globs),
                 exclude_globs=list(settings.exclude_globs),
+                max_delete_share=settings.max_delete_share,
             ),
             "qdrant": QdrantResource(
                 url=settings.qdrant_url,

@@ -9,6 +9,7 @@ from dagster import AssetSelection, Definitions, EnvVar, define_asset_job, in_pr
 from assets import ALL_ASSETS, document_shards
 from rag_pipeline.settings import Settings
 from resources import PipelineSettingsResource, QdrantResource
+from sensors import source_folder_sensor
 
 
 def _from_env(name: str, default: str | None) -> EnvVar | str | None:
@@ -29,6 +30,7 @@ ingest_job = define_asset_job(
 defs = Definitions(
     assets=ALL_ASSETS,
     jobs=[ingest_job],
+    sensors=[source_folder_sensor],
     resources={
         "pipeline": PipelineSettingsResource(
             source_dir=_from_env("RAG_SOURCE_DIR", str(_defaults.source_dir)),

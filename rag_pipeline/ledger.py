@@ -48,6 +48,10 @@ CREATE TABLE IF NOT EXISTS chunks (
     payload TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
+CREATE TABLE IF NOT EXISTS commits (
+    generation INTEGER PRIMARY KEY AUTOINCREMENT,
+    committed_at REAL NOT NULL
+);
 """
 
 
@@ -170,6 +174,12 @@ class Ledger:
                     result[chunk_id] = Chunk.from_payload(chunk_id, json.loads(payload))
         return result
 
+    def generation(self) -> int:
+        """Increases with every committed batch: a watcher can tell "already seen" from "new"."""
+        with self._connect() as conn:
+            return int(conn.execute("SELECT COALESCE(MAX(generation), 0) FROM commits")
+                       .fetchone()[0])
+
     def chunk_id_list(self) -> list[str]:
         with self._connect() as conn:
             return [row[0] for row in conn.execute("SELECT chunk_id FROM chunks")]
@@ -199,6 +209,7 @@ class Ledger:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=60000")
             with conn:
+                conn.execute("INSERT INTO commits (committed_at) VALUES (?)", (now,))
                 for document_id in update.deleted:
                     conn.execute("DELETE FROM documents WHERE document_id = ?", (document_id,))
                 for document, chunks in update.indexed:

@@ -31,6 +31,11 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = os.environ.get(name, "").strip()
+    return tuple(p.strip() for p in raw.split(",") if p.strip()) if raw else default
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the core needs to know about where things are and how to process them."""
@@ -47,6 +52,10 @@ class Settings:
     chunk_overlap_tokens: int = 32
     include_globs: tuple[str, ...] = ("**/*",)
     exclude_globs: tuple[str, ...] = ()
+    max_delete_share: float = 0.5
+    """Refuse to delete when a listing loses more than this share of the known documents."""
+    mass_delete_min_documents: int = 10
+    """...provided at least this many documents are known (tiny folders are exempt)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -59,6 +68,9 @@ class Settings:
             embedding_batch_size=_env_int("RAG_EMBEDDING_BATCH_SIZE", 32),
             chunk_tokens=_env_int("RAG_CHUNK_TOKENS", 200),
             chunk_overlap_tokens=_env_int("RAG_CHUNK_OVERLAP_TOKENS", 32),
+            include_globs=_env_list("RAG_INCLUDE_GLOBS", ("**/*",)),
+            exclude_globs=_env_list("RAG_EXCLUDE_GLOBS", ()),
+            max_delete_share=float(_env("RAG_MAX_DELETE_SHARE", "0.5")),
         )
 
     @property

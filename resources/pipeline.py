@@ -23,6 +23,9 @@ class PipelineSettingsResource(ConfigurableResource):
     chunk_overlap_tokens: int = 32
     include_globs: list[str] = Field(default_factory=lambda: ["**/*"])
     exclude_globs: list[str] = Field(default_factory=list)
+    max_delete_share: float = Field(
+        default=0.5, description="Refuse a run/tick that would delete more than this share of "
+        "the known documents (RAG_MAX_DELETE_SHARE)")
 
 
 class QdrantResource(ConfigurableResource):
@@ -50,5 +53,6 @@ def pipeline_services(
         chunk_overlap_tokens=pipeline.chunk_overlap_tokens,
         include_globs=tuple(pipeline.include_globs),
         exclude_globs=tuple(pipeline.exclude_globs),
+        max_delete_share=pipeline.max_delete_share,
     )
     return PipelineServices(settings)

@@ -25,6 +25,15 @@ def test_bm25_scores_only_candidates_and_stems() -> None:
     assert index.search("unknownword", k=5) == []
 
 
+def test_bm25_finds_terms_present_in_most_or_all_chunks() -> None:
+    # rank-bm25's Okapi IDF is negative here; the index must still find the documents.
+    assert [cid for cid, _ in BM25Index.build([("1", "lonely pterosaur")]).search("pterosaur", 3)
+            ] == ["1"]
+    index = BM25Index.build([("1", "tea and cake"), ("2", "tea and biscuits"), ("3", "tea")])
+    assert {cid for cid, _ in index.search("tea", 5)} == {"1", "2", "3"}
+    assert index.search("cake tea", 5)[0][0] == "1"
+
+
 def test_bm25_roundtrip(tmp_path: Path) -> None:
     index = BM25Index.build([("1", "alpha beta"), ("2", "gamma")])
     index.save(tmp_path / "bm25.pkl")

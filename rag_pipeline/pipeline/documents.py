@@ -13,6 +13,7 @@ from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.pipeline.services import Log, PipelineServices
 from rag_pipeline.records import DocumentFailure, ExtractedDocument
 from rag_pipeline.sources import list_source_files
+from rag_pipeline.watch import MassDeletionError, mass_deletion_reason
 
 EXTRACTED = "extracted_documents"
 CLEANED = "cleaned_documents"
@@ -27,6 +28,11 @@ def extract_shards(services: PipelineServices, shards: list[str], log: Log) -> d
     for source in files:
         by_shard[source.shard].append(source)
     known = services.ledger.documents(shards)
+    seen = {f.document_id for f in files}
+    num_deleted = sum(1 for doc_id in known if doc_id not in seen)
+    reason = mass_deletion_reason(num_deleted, len(known), settings)
+    if reason:
+        raise MassDeletionError(reason)
     totals: Counter[str] = Counter()
     failure_reasons: Counter[str] = Counter()
     for shard in shards:

@@ -1,0 +1,74 @@
+"""source_folder_sensor: new, changed and deleted documents become one ingest run."""
+
+from __future__ import annotations
+
+import json
+
+from dagster import (
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from rag_pipeline.ledger import Ledger
+from rag_pipeline.watch import mass_deletion_reason, pending_changes
+from resources import PipelineSettingsResource, QdrantResource, pipeline_services
+
+INGEST_JOB = "ingest_job"
+_IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
+              DagsterRunStatus.STARTED]
+
+
+@sensor(job_name=INGEST_JOB, minimum_interval_seconds=30,
+        default_status=DefaultSensorStatus.RUNNING)
+def source_folder_sensor(
+    context: SensorEvaluationContext, pipeline: PipelineSettingsResource, qdrant: QdrantResource
+) -> SensorResult | SkipReason:
+    """Watches the source folder (stat only, no file reads) and requests one run covering the
+    shards whose documents were added, changed or deleted. Refuses mass deletions."""
+    settings = pipeline_services(pipeline, qdrant).settings
+    try:
+        changes = pending_changes(settings, Ledger(settings.ledger_path))
+    except OSError as exc:  # unmounted share, permission error...
+        context.log.warning(f"cannot list {settings.source_dir}: {exc}")
+        return SkipReason(f"cannot list {settings.source_dir}: {exc}")
+    if not changes:
+        settling = f"; {changes.settling} files still being written" if changes.settling else ""
+        return SkipReason(f"no changes in {changes.num_files} files{settling}")
+    reason = mass_deletion_reason(len(changes.deleted), changes.num_known, settings)
+    if reason:
+        context.log.warning(reason)
+        return SkipReason(reason)
+    in_flight = context.instance.get_runs(
+        RunsFilter(job_name=INGEST_JOB, statuses=_IN_FLIGHT), limit=1
+    )
+    if in_flight:
+        # One ingest at a time: the pending changes go into the next run, not a parallel one.
+        return SkipReason(f"{changes.summary()}; waiting for run {in_flight[0].run_id} to finish")
+    shards = changes.shards
+    context.log.info(f"requesting an ingest run: {changes.summary()}")
+    return SensorResult(
+        run_requests=[
+            RunRequest(
+                run_key=f"changes-{changes.signature}",
+                tags={
+                    ASSET_PARTITION_RANGE_START_TAG: shards[0],
+                    ASSET_PARTITION_RANGE_END_TAG: shards[-1],
+                    "rag/new": str(len(changes.new)),
+                    "rag/changed": str(len(changes.changed)),
+                    "rag/deleted": str(len(changes.deleted)),
+                },
+            )
+        ],
+        cursor=json.dumps({"generation": changes.generation, "signature": changes.signature,
+                           "num_files": changes.num_files}),
+    )

@@ -1,0 +1,188 @@
+"""source_folder_sensor, evaluated directly with build_sensor_context."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context
+
+from rag_pipeline.cli import run_ingest
+from rag_pipeline.ids import document_id_for, shard_for
+from rag_pipeline.ledger import Ledger, LedgerUpdate
+from rag_pipeline.records import DocumentFailure
+from rag_pipeline.settings import Settings
+from rag_pipeline.sources import list_source_files
+from rag_pipeline.watch import pending_changes
+from resources import PipelineSettingsResource, QdrantResource
+from sensors import source_folder_sensor
+
+
+def age(path: Path, seconds: float = 60) -> None:
+    """Make a file look settled (written a while ago)."""
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - int(seconds * 1e9)))
+
+
+def write(folder: Path, name: str, text: str = "hello") -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    age(path)
+    return path
+
+
+def tick(settings: Settings, instance: DagsterInstance | None = None,
+         cursor: str | None = None) -> SensorResult | SkipReason:
+    context = build_sensor_context(
+        instance=instance or DagsterInstance.ephemeral(),
+        cursor=cursor,
+        resources={
+            "pipeline": PipelineSettingsResource(source_dir=str(settings.source_dir),
+                                                 data_dir=str(settings.data_dir)),
+            "qdrant": QdrantResource(),
+        },
+    )
+    return source_folder_sensor(context)
+
+
+def record_in_ledger(settings: Settings) -> None:
+    """Mark every current file as processed without running the pipeline (fast)."""
+    files = list_source_files(settings.source_dir)
+    Ledger(settings.ledger_path).apply(
+        LedgerUpdate(failed=[DocumentFailure(f, "hash", "test") for f in files]))
+
+
+def requests(result: SensorResult | SkipReason) -> list:
+    assert isinstance(result, SensorResult), result
+    return list(result.run_requests or [])
+
+
+def test_empty_folder_skips(settings: Settings) -> None:
+    result = tick(settings)
+    assert isinstance(result, SkipReason) and "no changes in 0 files" in result.skip_message
+
+
+def test_new_files_become_one_run_over_their_shards(settings: Settings) -> None:
+    names = [f"doc{i}.md" for i in range(40)]
+    for name in names:
+        write(settings.source_dir, name)
+    [request] = requests(tick(settings))
+    shards = sorted({shard_for(document_id_for(n)) for n in names})
+    assert request.tags["dagster/asset_partition_range_start"] == shards[0]
+    assert request.tags["dagster/asset_partition_range_end"] == shards[-1]
+    assert request.tags["rag/new"] == "40"
+    assert request.run_key.startswith("changes-")
+
+
+def test_first_start_on_a_large_folder_is_one_run(settings: Settings) -> None:
+    for i in range(2000):
+        write(settings.source_dir, f"d{i // 100}/f{i}.txt", str(i))
+    assert len(requests(tick(settings))) == 1
+
+
+def test_repeated_tick_gives_the_same_run_key(settings: Settings) -> None:
+    write(settings.source_dir, "a.md")
+    first = requests(tick(settings))[0]
+    second = requests(tick(settings, cursor=json.dumps({"generation": 0})))[0]
+    assert first.run_key == second.run_key  # Dagster drops a run key it has already launched
+
+
+def test_unchanged_changed_deleted_and_renamed(settings: Settings) -> None:
+    a = write(settings.source_dir, "a.md", "alpha")
+    b = write(settings.source_dir, "b.md", "beta")
+    record_in_ledger(settings)
+    assert isinstance(tick(settings), SkipReason)
+
+    a.write_text("alpha, edited")
+    age(a, 30)
+    [request] = requests(tick(settings))
+    assert (request.tags["rag/new"], request.tags["rag/changed"]) == ("0", "1")
+
+    record_in_ledger(settings)
+    b.rename(settings.source_dir / "c.md")  # a rename: one deletion and one new document
+    [request] = requests(tick(settings))
+    assert (request.tags["rag/new"], request.tags["rag/deleted"]) == ("1", "1")
+
+
+def test_ignored_and_half_written_files_do_not_trigger(settings: Settings) -> None:
+    for name in ("~$draft.docx", ".notes.md.swp", "movie.mp4.part", ".hidden"):
+        write(settings.source_dir, name)
+    (settings.source_dir / "copying.pdf").write_bytes(b"%PDF-")  # mtime: now
+    result = tick(settings)
+    assert isinstance(result, SkipReason)
+    assert "1 files still being written" in result.skip_message
+
+
+def test_mass_deletion_is_refused(settings: Settings) -> None:
+    paths = [write(settings.source_dir, f"doc{i}.md", str(i)) for i in range(20)]
+    record_in_ledger(settings)
+    for path in paths[:15]:
+        path.unlink()
+    result = tick(settings)
+    assert isinstance(result, SkipReason)
+    assert "refusing to delete 15 of 20 documents" in result.skip_message
+    assert len(Ledger(settings.ledger_path).documents()) == 20  # nothing deleted
+
+    # A few deletions are fine.
+    record_in_ledger(settings)
+    write(settings.source_dir, "doc0.md", "back")  # restore most of them
+    for i in range(1, 15):
+        write(settings.source_dir, f"doc{i}.md", str(i))
+    paths[15].unlink()
+    assert requests(tick(settings))[0].tags["rag/deleted"] == "1"
+
+
+def test_unmounted_folder_is_a_skip_not_a_crash(settings: Settings) -> None:
+    settings.source_dir.rmdir()
+    result = tick(settings)
+    assert isinstance(result, SkipReason) and "cannot list" in result.skip_message
+
+
+def test_waits_while_an_ingest_run_is_in_flight(settings: Settings) -> None:
+    from dagster import DagsterRunStatus
+    from dagster._core.test_utils import create_run_for_test
+
+    instance = DagsterInstance.ephemeral()
+    create_run_for_test(instance, job_name="ingest_job", status=DagsterRunStatus.STARTED)
+    write(settings.source_dir, "a.md")
+    result = tick(settings, instance=instance)
+    assert isinstance(result, SkipReason) and "waiting for run" in result.skip_message
+
+
+def test_failing_documents_are_not_retried_every_tick(settings: Settings) -> None:
+    (settings.source_dir / "broken.pdf").write_bytes(b"%PDF-1.4 junk")
+    age(settings.source_dir / "broken.pdf")
+    run_ingest(settings)
+    assert Ledger(settings.ledger_path).failed_documents()[0].source_path == "broken.pdf"
+    assert isinstance(tick(settings), SkipReason)
+
+
+def test_pending_changes_never_reads_file_contents(settings: Settings,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(50):
+        write(settings.source_dir, f"f{i}.txt", str(i))
+    record_in_ledger(settings)
+
+    def no_reads(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the sensor must not read files")
+
+    monkeypatch.setattr(Path, "read_bytes", no_reads)
+    monkeypatch.setattr(Path, "open", no_reads)
+    changes = pending_changes(settings, Ledger(settings.ledger_path))
+    assert not changes and changes.num_files == 50
+
+
+def test_stage_refuses_mass_deletion_too(settings: Settings) -> None:
+    for i in range(12):
+        write(settings.source_dir, f"doc{i}.md", f"# Doc {i}\n\nText number {i}.")
+    run_ingest(settings)
+    for i in range(10):
+        (settings.source_dir / f"doc{i}.md").unlink()
+    with pytest.raises(Exception, match="refusing to delete 10 of 12 documents"):
+        run_ingest(settings)
+    assert len(Ledger(settings.ledger_path).documents()) == 12
+
+

@@ -23,8 +23,13 @@ def _err(line: str) -> None:
     sys.stderr.write(line + "\n")
 
 
+class IngestError(RuntimeError):
+    """The run failed: a blocking check kept the batch out of the index, or a step failed."""
+
+
 def run_ingest(settings: Settings, shards: Sequence[str] | None = None) -> dict[str, dict]:
-    """Materialize the asset graph in-process (no daemon needed). Returns metadata per asset."""
+    """Materialize the asset graph in-process (no daemon needed). Returns metadata per asset,
+    plus "checks": {check name: (passed, description)}. Raises IngestError when the run fails."""
     from dagster import DagsterInstance, materialize
     from dagster._core.storage.tags import (
         ASSET_PARTITION_RANGE_END_TAG,
@@ -60,9 +65,22 @@ def run_ingest(settings: Settings, shards: Sequence[str] | None = None) -> dict[
         },
         tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        raise_on_error=True,
+        raise_on_error=False,
     )
-    reports: dict[str, dict] = {}
+    checks = {e.check_name: (e.passed, e.description or "")
+              for e in result.get_asset_check_evaluations()}
+    if not result.success:
+        failed_checks = [f"{name}: {text}" for name, (passed, text) in checks.items()
+                         if not passed and not name.endswith("failed_documents")]
+        failed_steps = [
+            f"{event.step_key}: {_root_cause(event.step_failure_data.error)}"
+            for event in result.all_events
+            if event.is_step_failure and event.step_failure_data and event.step_failure_data.error
+            and not failed_checks
+        ]
+        raise IngestError("ingest run failed; nothing from the failed steps reached the index.\n"
+                          + "\n".join(f"  {line}" for line in failed_checks + failed_steps))
+    reports: dict[str, dict] = {"checks": checks}
     for node in ("extracted_documents", "cleaned_documents", "document_chunks",
                  "chunk_embeddings", "qdrant_index", "bm25_index"):
         events = result.asset_materializations_for_node(node)
@@ -71,10 +89,22 @@ def run_ingest(settings: Settings, shards: Sequence[str] | None = None) -> dict[
     return reports
 
 
+def _root_cause(error: object) -> str:
+    """The innermost error's first line (Dagster wraps step errors in its own)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause  # type: ignore[attr-defined]
+    message = str(getattr(error, "message", error)).strip()
+    return message.splitlines()[0] if message else type(error).__name__
+
+
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
     shards = args.shards.split(",") if args.shards else None
-    reports = run_ingest(settings, shards)
+    try:
+        reports = run_ingest(settings, shards)
+    except IngestError as exc:
+        _err(str(exc))
+        return 1
     seconds = time.perf_counter() - started
     extract = reports.get("extracted_documents", {})
     embed = reports.get("chunk_embeddings", {})

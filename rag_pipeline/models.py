@@ -31,6 +31,8 @@ class EmbeddingModelSpec:
     path: Path
     max_seq_length: int
     normalize: bool
+    dimension: int | None
+    """From the pooling config when the folder has one (None: ask the loaded model)."""
     fingerprint: str
     """Changes whenever the vectors would change (weights, config, sequence length, norm)."""
 
@@ -65,6 +67,8 @@ def resolve_model(name_or_path: str) -> EmbeddingModelSpec:
     )
     modules = _read_json(path / "modules.json") if (path / "modules.json").exists() else []
     normalize = any("Normalize" in str(m.get("type", "")) for m in modules)
+    pooling = _read_json(path / "1_Pooling" / "config.json")
+    dimension = pooling.get("word_embedding_dimension")
     digest = hashlib.sha256()
     digest.update(json.dumps([name, max_seq_length, normalize], sort_keys=True).encode())
     for config_name in ("config.json", "sentence_bert_config.json", "modules.json",
@@ -81,5 +85,6 @@ def resolve_model(name_or_path: str) -> EmbeddingModelSpec:
         path=path,
         max_seq_length=max_seq_length,
         normalize=normalize,
+        dimension=int(dimension) if dimension else None,
         fingerprint=digest.hexdigest()[:12],
     )

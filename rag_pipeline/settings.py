@@ -37,6 +37,40 @@ def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class QualityThresholds:
+    """Asset-check thresholds (documented in the README; env vars RAG_CHECK_*)."""
+
+    tiny_chunk_tokens: int = 8
+    min_chunks_for_shares: int = 20
+    """Share checks need a sample: smaller batches (one new note, say) pass them."""
+    max_document_garbled_share: float = 0.5
+    """A document with more garbled chunks than this is quarantined (failed, with the reason)."""
+    max_tiny_share: float = 0.25
+    max_duplicate_share: float = 0.25
+    max_garbled_share: float = 0.05
+    retrieval_k: int = 5
+    min_retrieval_recall: float = 0.75
+    payload_sample_size: int = 20
+
+    @classmethod
+    def from_env(cls) -> QualityThresholds:
+        d = cls()
+        return cls(
+            tiny_chunk_tokens=_env_int("RAG_CHECK_TINY_CHUNK_TOKENS", d.tiny_chunk_tokens),
+            min_chunks_for_shares=_env_int("RAG_CHECK_MIN_CHUNKS_FOR_SHARES",
+                                           d.min_chunks_for_shares),
+            max_tiny_share=float(_env("RAG_CHECK_MAX_TINY_SHARE", str(d.max_tiny_share))),
+            max_duplicate_share=float(
+                _env("RAG_CHECK_MAX_DUPLICATE_SHARE", str(d.max_duplicate_share))),
+            max_garbled_share=float(
+                _env("RAG_CHECK_MAX_GARBLED_SHARE", str(d.max_garbled_share))),
+            retrieval_k=_env_int("RAG_CHECK_RETRIEVAL_K", d.retrieval_k),
+            min_retrieval_recall=float(
+                _env("RAG_CHECK_MIN_RETRIEVAL_RECALL", str(d.min_retrieval_recall))),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the core needs to know about where things are and how to process them."""
 
@@ -56,6 +90,9 @@ class Settings:
     """Refuse to delete when a listing loses more than this share of the known documents."""
     mass_delete_min_documents: int = 10
     """...provided at least this many documents are known (tiny folders are exempt)."""
+    quality: QualityThresholds = field(default_factory=QualityThresholds)
+    golden_set: Path | None = PROJECT_ROOT / "golden_questions.json"
+    """Questions with the document expected in the top k (the retrieval smoke check)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -71,6 +108,8 @@ class Settings:
             include_globs=_env_list("RAG_INCLUDE_GLOBS", ("**/*",)),
             exclude_globs=_env_list("RAG_EXCLUDE_GLOBS", ()),
             max_delete_share=float(_env("RAG_MAX_DELETE_SHARE", "0.5")),
+            quality=QualityThresholds.from_env(),
+            golden_set=Path(_env("RAG_GOLDEN_SET", str(PROJECT_ROOT / "golden_questions.json"))),
         )
 
     @property

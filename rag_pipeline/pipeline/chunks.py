@@ -10,6 +10,7 @@ import numpy as np
 from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.pipeline.documents import CLEANED
 from rag_pipeline.pipeline.services import Log, PipelineServices
+from rag_pipeline.quality import document_garbled_reason
 from rag_pipeline.records import ChunkedDocument, DocumentFailure
 
 CHUNKED = "document_chunks"
@@ -18,6 +19,7 @@ CHUNKED = "document_chunks"
 def chunk_shards(services: PipelineServices, shards: list[str], log: Log) -> dict[str, object]:
     started = time.perf_counter()
     chunker = services.chunker
+    thresholds = services.settings.quality
     token_counts: list[int] = []
     num_documents = 0
     previews: list[str] = []
@@ -31,6 +33,11 @@ def chunk_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
                 failures.append(DocumentFailure(document.source, document.file_hash,
                                                 f"chunking failed: {type(exc).__name__}: {exc}"))
                 log.warning(f"chunking failed for {document.source.relative_path}: {exc}")
+                continue
+            garbled = document_garbled_reason(chunks, thresholds.max_document_garbled_share)
+            if garbled:
+                failures.append(DocumentFailure(document.source, document.file_hash, garbled))
+                log.warning(f"quarantined {document.source.relative_path}: {garbled}")
                 continue
             chunked.append(ChunkedDocument(document, chunks))
             token_counts.extend(c.num_tokens for c in chunks)

@@ -1,0 +1,140 @@
+"""Quality checks over a run's batches and over the indexes, for the asset checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from rag_pipeline.bm25_store import BM25Index
+from rag_pipeline.ledger import INDEXED
+from rag_pipeline.pipeline.chunks import CHUNKED
+from rag_pipeline.pipeline.embeddings import EMBEDDED
+from rag_pipeline.pipeline.services import PipelineServices
+from rag_pipeline.quality import (
+    CheckOutcome,
+    counts_match,
+    duplicate_chunk_share,
+    embedding_dimension,
+    embeddings_finite,
+    embeddings_normalized,
+    every_document_chunked,
+    garbled_share,
+    no_empty_chunks,
+    no_orphans,
+    payloads_match,
+    sample_payloads,
+    tiny_chunk_share,
+    within_token_limit,
+)
+
+
+def chunk_batch_checks(services: PipelineServices, shards: list[str]) -> dict[str, CheckOutcome]:
+    batches = [services.stages.read(CHUNKED, shard) for shard in shards]
+    documents = [d for b in batches for d in b.chunked]
+    chunks = [c for d in documents for c in d.chunks]
+    tokenizer = services.chunker.tokenizer
+    thresholds = services.settings.quality
+    return {
+        "not_empty": no_empty_chunks(chunks),
+        "within_token_limit": within_token_limit(
+            chunks, tokenizer.count([c.text for c in chunks]), tokenizer.max_content_tokens),
+        "tiny_share": tiny_chunk_share(chunks, thresholds),
+        "duplicate_share": duplicate_chunk_share(chunks, thresholds),
+        "garbled_share": garbled_share(chunks, thresholds),
+        "every_document_chunked": every_document_chunked(documents),
+    }
+
+
+def embedding_batch_checks(services: PipelineServices,
+                           shards: list[str]) -> dict[str, CheckOutcome]:
+    spec = services.model
+    hashes = sorted({c.content_hash for s in shards
+                     for c in services.stages.read(EMBEDDED, s).chunks})
+    found = services.embedding_cache.get(spec.fingerprint, hashes)
+    vectors = np.stack([found[h] for h in hashes if h in found]) if found else np.zeros((0, 0))
+    expected = spec.dimension or services.embedder.dimension
+    return {
+        "dimension": embedding_dimension(vectors, expected),
+        "finite": embeddings_finite(vectors, [h for h in hashes if h in found]),
+        "normalized": embeddings_normalized(vectors, spec.normalize),
+    }
+
+
+def qdrant_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
+    qdrant, ledger = services.qdrant, services.ledger
+    ledger_chunks = list(ledger.iter_chunks())
+    sample = sample_payloads(ledger_chunks, services.settings.quality.payload_sample_size)
+    point_documents: dict[str, str] = {}
+    stored: dict[str, dict] = {}
+    with qdrant.session() as client:
+        collection = qdrant.live_collection(client)
+        if collection is not None:
+            offset = None
+            while True:
+                points, offset = client.scroll(collection, limit=1024, offset=offset,
+                                               with_payload=["document_id"], with_vectors=False)
+                point_documents.update({str(p.id): str((p.payload or {}).get("document_id"))
+                                        for p in points})
+                if offset is None:
+                    break
+            if sample:
+                stored = {str(p.id): p.payload or {} for p in client.retrieve(
+                    collection, [c.chunk_id for c in sample], with_payload=True)}
+    indexed = {d.document_id for d in ledger.documents().values() if d.status == INDEXED}
+    return {
+        "no_orphans": no_orphans(point_documents, indexed, {c.chunk_id for c in ledger_chunks}),
+        "payload_matches": payloads_match(sample, stored),
+        "failed_documents": failed_documents(services),
+    }
+
+
+def failed_documents(services: PipelineServices) -> CheckOutcome:
+    failed = services.ledger.failed_documents()
+    table = "| document | reason |\n|---|---|\n" + "\n".join(
+        f"| {d.source_path} | {(d.error or '').replace('|', '/')} |" for d in failed[:200])
+    return CheckOutcome(not failed, f"{len(failed)} documents failed and are not indexed",
+                        {"num_failed": len(failed), "failed_documents": table if failed else ""})
+
+
+def bm25_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
+    path = services.settings.bm25_path
+    bm25_entries = len(BM25Index.load(path)) if path.exists() else None
+    return {
+        "counts_match": counts_match(services.qdrant.count(), services.ledger.num_chunks(),
+                                     bm25_entries),
+        "retrieval_smoke": retrieval_smoke(services),
+    }
+
+
+def retrieval_smoke(services: PipelineServices) -> CheckOutcome:
+    """Golden questions whose expected document is indexed must find it in the top k."""
+    from rag_pipeline.search import Searcher
+
+    settings = services.settings
+    thresholds = settings.quality
+    golden = settings.golden_set
+    if golden is None or not golden.exists():
+        return CheckOutcome(True, "no golden set configured", {"num_questions": 0})
+    questions = json.loads(golden.read_text())
+    indexed = {d.source_path for d in services.ledger.documents().values()
+               if d.status == INDEXED}
+    applicable = [q for q in questions if q["expected"] in indexed]
+    if not applicable:
+        return CheckOutcome(True, "skipped: no golden document is indexed in this folder",
+                            {"num_questions": 0})
+    searcher = Searcher(settings, services.embedder)
+    misses = []
+    for question in applicable:
+        hits = searcher.search(question["question"], k=thresholds.retrieval_k)
+        if question["expected"] not in [h.chunk.source_path for h in hits]:
+            misses.append({"question": question["question"], "expected": question["expected"],
+                           "got": [h.chunk.source_path for h in hits[:3]]})
+    recall = 1 - len(misses) / len(applicable)
+    return CheckOutcome(
+        recall >= thresholds.min_retrieval_recall,
+        f"recall@{thresholds.retrieval_k} {recall:.2f} on {len(applicable)} golden questions "
+        f"(minimum {thresholds.min_retrieval_recall:.2f})",
+        {"recall": round(recall, 4), "num_questions": len(applicable),
+         "k": thresholds.retrieval_k, "misses": misses},
+    )

@@ -1,0 +1,202 @@
+"""Quality checks on chunks, embeddings and indexes: pure functions, one property each.
+
+Each returns a CheckOutcome whose metadata explains a failure (counts and the worst offenders
+with document and chunk ids). The Dagster layer turns them into AssetCheckResults.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag_pipeline.records import Chunk, ChunkedDocument
+from rag_pipeline.settings import QualityThresholds
+
+_WORST = 5
+_MOJIBAKE = re.compile(r"Ã[\x80-\xbf]|â€[\x80-\xbf\u2018-\u201d\u2122\u0153\u0161]|Â[\x80-\xbf]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_PLAIN = (r"\w\s.,;:!?'\"()\[\]{}<>|/\\+\-=*&%$#@~^`_"
+          r"\u20ac\u00a3\u00b0\u00a7\u2013\u2014\u2018-\u201d\u2026")
+_SYMBOL_RUN = re.compile(f"[^{_PLAIN}]{{4,}}")
+"""Four or more symbols in a row that are neither word characters nor common punctuation."""
+_WEIRD_CHAR = re.compile(f"[^{_PLAIN}]")
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    passed: bool
+    description: str
+    metadata: dict[str, object] = field(default_factory=dict)
+
+
+def _offender(chunk: Chunk, **extra: object) -> dict[str, object]:
+    return {"document": chunk.source_path, "document_id": chunk.document_id,
+            "chunk_id": chunk.chunk_id, "chunk_index": chunk.chunk_index,
+            "text": chunk.text[:80], **extra}
+
+
+def _share_check(name: str, bad: list[tuple[Chunk, dict]], total: int, limit: float,
+                 what: str, min_total: int) -> CheckOutcome:
+    share = len(bad) / total if total else 0.0
+    too_small = total < min_total
+    return CheckOutcome(
+        passed=share <= limit or too_small,
+        description=f"{len(bad)} of {total} chunks {what} ({share:.1%}; limit {limit:.0%})"
+        + (f"; batch under {min_total} chunks, not judged" if too_small else ""),
+        metadata={f"num_{name}": len(bad), "num_chunks": total, f"{name}_share": round(share, 4),
+                  "limit": limit, "worst": [_offender(c, **x) for c, x in bad[:_WORST]]},
+    )
+
+
+# -- chunks --------------------------------------------------------------------------------
+
+
+def no_empty_chunks(chunks: Sequence[Chunk]) -> CheckOutcome:
+    bad = [c for c in chunks if not c.text.strip()]
+    return CheckOutcome(not bad, f"{len(bad)} empty or whitespace-only chunks",
+                        {"num_empty": len(bad), "num_chunks": len(chunks),
+                         "worst": [_offender(c) for c in bad[:_WORST]]})
+
+
+def within_token_limit(chunks: Sequence[Chunk], token_counts: Sequence[int],
+                       max_tokens: int) -> CheckOutcome:
+    """token_counts: recounted with the model's own tokenizer (not the chunker's word)."""
+    bad = sorted(((c, n) for c, n in zip(chunks, token_counts, strict=True) if n > max_tokens),
+                 key=lambda item: -item[1])
+    return CheckOutcome(
+        not bad, f"{len(bad)} chunks longer than {max_tokens} tokens",
+        {"num_too_long": len(bad), "max_tokens": max_tokens,
+         "longest": max(token_counts, default=0),
+         "worst": [_offender(c, tokens=n) for c, n in bad[:_WORST]]})
+
+
+def tiny_chunk_share(chunks: Sequence[Chunk], thresholds: QualityThresholds) -> CheckOutcome:
+    bad = sorted(((c, {"tokens": c.num_tokens}) for c in chunks
+                  if c.num_tokens < thresholds.tiny_chunk_tokens), key=lambda x: x[0].num_tokens)
+    return _share_check("tiny", bad, len(chunks), thresholds.max_tiny_share,
+                        f"under {thresholds.tiny_chunk_tokens} tokens",
+                        thresholds.min_chunks_for_shares)
+
+
+def duplicate_chunk_share(chunks: Sequence[Chunk], thresholds: QualityThresholds) -> CheckOutcome:
+    counts = Counter(c.content_hash for c in chunks)
+    seen: set[str] = set()
+    bad = []
+    for chunk in chunks:
+        if counts[chunk.content_hash] > 1:
+            if chunk.content_hash in seen:
+                bad.append((chunk, {"copies": counts[chunk.content_hash]}))
+            seen.add(chunk.content_hash)
+    return _share_check("duplicate", bad, len(chunks), thresholds.max_duplicate_share,
+                        "repeat another chunk's text", thresholds.min_chunks_for_shares)
+
+
+def garbled_reason(text: str) -> str | None:
+    if "\ufffd" in text:
+        return "replacement character"
+    if _MOJIBAKE.search(text):
+        return "mojibake"
+    if _CONTROL.search(text):
+        return "control characters"
+    if _SYMBOL_RUN.search(text):
+        return "run of symbols"
+    letters = sum(ch.isalnum() for ch in text)
+    if text.strip() and len(_WEIRD_CHAR.findall(text)) > max(3, 0.2 * (letters or 1)):
+        return "mostly symbols"
+    return None
+
+
+def garbled_share(chunks: Sequence[Chunk], thresholds: QualityThresholds) -> CheckOutcome:
+    bad = [(c, {"reason": r}) for c in chunks if (r := garbled_reason(c.text))]
+    return _share_check("garbled", bad, len(chunks), thresholds.max_garbled_share,
+                        "look garbled", thresholds.min_chunks_for_shares)
+
+
+def document_garbled_reason(chunks: Sequence[Chunk], max_share: float) -> str | None:
+    """Why a whole document should be quarantined, or None."""
+    reasons = [r for c in chunks if (r := garbled_reason(c.text))]
+    if not chunks or len(reasons) / len(chunks) <= max_share:
+        return None
+    common = Counter(reasons).most_common(1)[0][0]
+    return f"garbled text ({common} in {len(reasons)} of {len(chunks)} chunks)"
+
+
+def every_document_chunked(documents: Sequence[ChunkedDocument]) -> CheckOutcome:
+    bad = [d.document.source.relative_path for d in documents if not d.chunks]
+    return CheckOutcome(not bad, f"{len(bad)} extracted documents produced no chunk",
+                        {"num_documents": len(documents), "num_without_chunks": len(bad),
+                         "documents": bad[:20]})
+
+
+# -- embeddings ----------------------------------------------------------------------------
+
+
+def embedding_dimension(vectors: np.ndarray, expected: int) -> CheckOutcome:
+    dims = sorted({int(vectors.shape[1])}) if vectors.size else []
+    passed = not dims or dims == [expected]
+    return CheckOutcome(passed, f"vector dimension {dims or 'n/a'}, model says {expected}",
+                        {"dimension": dims[0] if dims else 0, "expected_dimension": expected})
+
+
+def embeddings_finite(vectors: np.ndarray, hashes: Sequence[str]) -> CheckOutcome:
+    bad_rows = np.where(~np.isfinite(vectors).all(axis=1))[0] if vectors.size else []
+    return CheckOutcome(len(bad_rows) == 0, f"{len(bad_rows)} vectors with NaN or inf",
+                        {"num_not_finite": len(bad_rows),
+                         "content_hashes": [hashes[i] for i in list(bad_rows)[:_WORST]]})
+
+
+def embeddings_normalized(vectors: np.ndarray, should_be: bool,
+                          tolerance: float = 1e-3) -> CheckOutcome:
+    if not should_be or not vectors.size:
+        return CheckOutcome(True, "model does not normalise" if not should_be else "no vectors",
+                            {"normalized_expected": should_be})
+    norms = np.linalg.norm(vectors, axis=1)
+    bad = int((np.abs(norms - 1.0) > tolerance).sum())
+    return CheckOutcome(bad == 0, f"{bad} vectors not of unit length",
+                        {"num_not_normalized": bad, "min_norm": float(norms.min()),
+                         "max_norm": float(norms.max())})
+
+
+# -- indexes -------------------------------------------------------------------------------
+
+
+def counts_match(qdrant_points: int | None, ledger_chunks: int, bm25_entries: int | None
+                 ) -> CheckOutcome:
+    passed = qdrant_points == ledger_chunks == bm25_entries
+    return CheckOutcome(passed, f"Qdrant {qdrant_points}, ledger {ledger_chunks}, "
+                        f"BM25 {bm25_entries}",
+                        {"qdrant_points": qdrant_points or 0, "ledger_chunks": ledger_chunks,
+                         "bm25_entries": bm25_entries or 0})
+
+
+def no_orphans(point_documents: dict[str, str], ledger_document_ids: set[str],
+               ledger_chunk_ids: set[str]) -> CheckOutcome:
+    """point_documents: point id -> payload document_id, for every point in the collection."""
+    orphans = [(pid, doc) for pid, doc in point_documents.items()
+               if doc not in ledger_document_ids or pid not in ledger_chunk_ids]
+    return CheckOutcome(not orphans, f"{len(orphans)} points not backed by the ledger",
+                        {"num_orphans": len(orphans),
+                         "worst": [{"point_id": p, "document_id": d} for p, d in orphans[:_WORST]]})
+
+
+def sample_payloads(ledger_chunks: Sequence[Chunk], size: int, seed: int = 0) -> list[Chunk]:
+    return random.Random(seed).sample(list(ledger_chunks), min(size, len(ledger_chunks)))
+
+
+def payloads_match(expected: Sequence[Chunk], stored: dict[str, dict]) -> CheckOutcome:
+    bad = []
+    for chunk in expected:
+        payload = stored.get(chunk.chunk_id)
+        if payload is None:
+            bad.append({"chunk_id": chunk.chunk_id, "problem": "point missing"})
+        elif payload != chunk.payload():
+            keys = sorted(k for k, v in chunk.payload().items() if payload.get(k) != v)
+            bad.append({"chunk_id": chunk.chunk_id, "problem": f"differs in {keys}"})
+    return CheckOutcome(not bad, f"{len(bad)} of {len(expected)} sampled points differ from "
+                        "their ledger chunk", {"num_sampled": len(expected),
+                                               "num_mismatched": len(bad), "worst": bad[:_WORST]})

@@ -5,6 +5,7 @@ from assets.documents import cleaned_documents, extracted_documents
 from assets.embeddings import chunk_embeddings
 from assets.indexes import bm25_index, qdrant_index
 from assets.partitions import document_shards
+from assets.publishing import published_collection
 
 ALL_ASSETS = [
     extracted_documents,
@@ -13,6 +14,7 @@ ALL_ASSETS = [
     chunk_embeddings,
     qdrant_index,
     bm25_index,
+    published_collection,
 ]
 
 __all__ = ["ALL_ASSETS", "document_shards"]

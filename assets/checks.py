@@ -15,6 +15,7 @@ CHUNK_CHECKS = ("not_empty", "within_token_limit", "tiny_share", "duplicate_shar
 EMBEDDING_CHECKS = ("dimension", "finite", "normalized")
 QDRANT_CHECKS = ("no_orphans", "payload_matches", "failed_documents")
 BM25_CHECKS = ("counts_match", "retrieval_smoke")
+PUBLISH_CHECKS = ("synced", "counts_match", "retrieval_smoke")
 WARN_ONLY = {"failed_documents"}
 
 _DESCRIPTIONS = {
@@ -33,6 +34,7 @@ _DESCRIPTIONS = {
     "failed_documents": "Lists the documents that failed (WARN).",
     "counts_match": "Qdrant points == ledger chunks == BM25 entries.",
     "retrieval_smoke": "Golden questions find their document in the top k of hybrid search.",
+    "synced": "Every shard of the target collection is synced with the ledger.",
 }
 
 

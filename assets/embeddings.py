@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 from assets.checks import EMBEDDING_CHECKS, results, specs
 from assets.chunks import document_chunks
 from assets.metadata import to_metadata
-from assets.partitions import OWNERS, document_shards, single_run
+from assets.partitions import EMBEDDING_VERSION, OWNERS, document_shards, single_run
 from rag_pipeline.pipeline.checks import embedding_batch_checks
 from rag_pipeline.pipeline.embeddings import embed_shards
 from resources import PipelineSettingsResource, QdrantResource, pipeline_services
@@ -13,6 +13,7 @@ from resources import PipelineSettingsResource, QdrantResource, pipeline_service
 
 @asset(partitions_def=document_shards, backfill_policy=single_run, group_name="chunks",
        deps=[document_chunks], kinds={"python", "pytorch"}, owners=OWNERS,
+       code_version=EMBEDDING_VERSION,
        check_specs=specs("chunk_embeddings", EMBEDDING_CHECKS, blocking=True))
 def chunk_embeddings(
     context: AssetExecutionContext, pipeline: PipelineSettingsResource, qdrant: QdrantResource

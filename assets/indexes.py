@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 from assets.checks import BM25_CHECKS, QDRANT_CHECKS, results, specs
 from assets.embeddings import chunk_embeddings
 from assets.metadata import to_metadata
-from assets.partitions import OWNERS, document_shards, single_run
+from assets.partitions import EMBEDDING_VERSION, OWNERS, document_shards, single_run
 from rag_pipeline.pipeline.checks import bm25_index_checks, qdrant_index_checks
 from rag_pipeline.pipeline.indexes import index_shards, rebuild_bm25
 from resources import PipelineSettingsResource, QdrantResource, pipeline_services
@@ -13,6 +13,7 @@ from resources import PipelineSettingsResource, QdrantResource, pipeline_service
 
 @asset(partitions_def=document_shards, backfill_policy=single_run, group_name="indexes",
        deps=[chunk_embeddings], kinds={"qdrant", "sqlite"}, owners=OWNERS,
+       code_version=EMBEDDING_VERSION,
        check_specs=specs("qdrant_index", QDRANT_CHECKS, blocking=False))
 def qdrant_index(
     context: AssetExecutionContext, pipeline: PipelineSettingsResource, qdrant: QdrantResource

@@ -9,6 +9,8 @@ import warnings
 from dagster import BackfillPolicy, BetaWarning, StaticPartitionsDefinition
 
 from rag_pipeline.ids import all_shard_keys
+from rag_pipeline.models import resolve_model
+from rag_pipeline.settings import Settings
 
 # Single-run backfills are "beta" in Dagster 1.13; they are what keeps N documents at one run.
 warnings.filterwarnings("ignore", category=BetaWarning, message=".*backfill_policy.*")
@@ -16,3 +18,7 @@ warnings.filterwarnings("ignore", category=BetaWarning, message=".*backfill_poli
 document_shards = StaticPartitionsDefinition(all_shard_keys())
 single_run = BackfillPolicy.single_run()
 OWNERS = ["team:data-engineering"]
+
+EMBEDDING_VERSION = resolve_model(Settings.from_env().embedding_model).fingerprint
+"""Code version of the assets whose output depends on the model: changing the embedding
+setting shows chunk_embeddings and qdrant_index as changed in the UI until they are backfilled."""

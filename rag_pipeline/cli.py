@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 
 from rag_pipeline.ids import all_shard_keys
+from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.search import MODES, IndexNotFoundError, Searcher
 from rag_pipeline.settings import Settings
 
@@ -45,17 +46,7 @@ def run_ingest(settings: Settings, shards: Sequence[str] | None = None) -> dict[
         ALL_ASSETS,
         instance=instance,
         resources={
-            "pipeline": PipelineSettingsResource(
-                source_dir=str(settings.source_dir),
-                data_dir=str(settings.data_dir),
-                embedding_model=settings.embedding_model,
-                embedding_batch_size=settings.embedding_batch_size,
-                chunk_tokens=settings.chunk_tokens,
-                chunk_overlap_tokens=settings.chunk_overlap_tokens,
-                include_globs=list(settings.include_globs),
-                exclude_globs=list(settings.exclude_globs),
-                max_delete_share=settings.max_delete_share,
-            ),
+            "pipeline": PipelineSettingsResource.from_settings(settings),
             "qdrant": QdrantResource(
                 url=settings.qdrant_url,
                 api_key=settings.qdrant_api_key,
@@ -82,7 +73,7 @@ def run_ingest(settings: Settings, shards: Sequence[str] | None = None) -> dict[
                           + "\n".join(f"  {line}" for line in failed_checks + failed_steps))
     reports: dict[str, dict] = {"checks": checks}
     for node in ("extracted_documents", "cleaned_documents", "document_chunks",
-                 "chunk_embeddings", "qdrant_index", "bm25_index"):
+                 "chunk_embeddings", "qdrant_index", "bm25_index", "published_collection"):
         events = result.asset_materializations_for_node(node)
         if events:
             reports[node] = {k: getattr(v, "value", v) for k, v in events[0].metadata.items()}
@@ -119,7 +110,49 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     _out(f"chunks: {embed.get('num_chunks_embedded', 0)} embedded, "
          f"{embed.get('num_chunks_reused', 0)} reused from cache; "
          f"{index.get('qdrant_points', 0)} points in {index.get('qdrant_collection', '?')}")
+    publish_report = reports.get("published_collection", {})
+    if publish_report.get("target_collection") != publish_report.get("live_collection"):
+        _out(f"live collection: {publish_report.get('live_collection')} (target "
+             f"{publish_report.get('target_collection')} not published: "
+             f"{publish_report.get('reason')})")
     _out(f"seconds: {seconds:.1f}")
+    return 0
+
+
+def _collections(args: argparse.Namespace, settings: Settings) -> int:
+    services = PipelineServices(settings)
+    live, target = services.qdrant.live(), services.target_collection
+    existing = set(services.qdrant.collections())
+    for record in services.registry.all():
+        marks = [m for m, on in (("live", record.name == live), ("target", record.name == target),
+                                 ("rolled back", bool(record.rolled_back_at)),
+                                 ("missing", record.name not in existing)) if on]
+        points = services.qdrant.count(record.name) if record.name in existing else 0
+        _out(f"{record.name}  model={record.model}  dim={record.dimension}  points={points}"
+             + (f"  [{', '.join(marks)}]" if marks else ""))
+    return 0
+
+
+def _publish(args: argparse.Namespace, settings: Settings) -> int:
+    from rag_pipeline.pipeline.publish import publish
+
+    report, gates = publish(PipelineServices(settings), logging.getLogger("rag_pipeline"),
+                            force=args.force)
+    _out(str(report.get("reason")))
+    for name, gate in gates.items():
+        _out(f"  {'ok  ' if gate.passed else 'FAIL'} {name}: {gate.description}")
+    return 0 if report["live_collection"] == report["target_collection"] else 1
+
+
+def _rollback(args: argparse.Namespace, settings: Settings) -> int:
+    from rag_pipeline.pipeline.publish import rollback
+
+    try:
+        previous, current = rollback(PipelineServices(settings), args.to)
+    except LookupError as exc:
+        _err(f"cannot roll back: {exc}")
+        return 2
+    _out(f"alias moved from {previous} to {current}")
     return 0
 
 
@@ -171,6 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     search.add_argument("--mode", choices=MODES, default="hybrid")
     commands.add_parser("status", help="documents by status, chunks, failures")
+    commands.add_parser("collections", help="Qdrant collections: model, points, live/target")
+    publish = commands.add_parser("publish", help="move the alias to the target collection "
+                                  "if its checks pass")
+    publish.add_argument("--force", action="store_true",
+                         help="publish even if this collection was rolled back")
+    rollback = commands.add_parser("rollback", help="move the alias back to the previous "
+                                   "collection")
+    rollback.add_argument("--to", help="collection name (default: the previous live one)")
     return parser
 
 
@@ -178,7 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
-    handlers = {"ingest": _ingest, "search": _search, "status": _status}
+    handlers = {"ingest": _ingest, "search": _search, "status": _status,
+                "collections": _collections, "publish": _publish, "rollback": _rollback}
     return handlers[args.command](args, settings)
 
 

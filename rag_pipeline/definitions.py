@@ -32,13 +32,11 @@ defs = Definitions(
     jobs=[ingest_job],
     sensors=[source_folder_sensor],
     resources={
-        "pipeline": PipelineSettingsResource(
+        "pipeline": PipelineSettingsResource.from_settings(
+            _defaults,
             source_dir=_from_env("RAG_SOURCE_DIR", str(_defaults.source_dir)),
             data_dir=_from_env("RAG_DATA_DIR", str(_defaults.data_dir)),
             embedding_model=_from_env("RAG_EMBEDDING_MODEL", _defaults.embedding_model),
-            embedding_batch_size=_defaults.embedding_batch_size,
-            chunk_tokens=_defaults.chunk_tokens,
-            chunk_overlap_tokens=_defaults.chunk_overlap_tokens,
         ),
         "qdrant": QdrantResource(
             url=_from_env("QDRANT_URL", None),

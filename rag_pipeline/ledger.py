@@ -52,6 +52,10 @@ CREATE TABLE IF NOT EXISTS commits (
     generation INTEGER PRIMARY KEY AUTOINCREMENT,
     committed_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS shard_generations (
+    shard TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL
+);
 """
 
 
@@ -180,6 +184,24 @@ class Ledger:
             return int(conn.execute("SELECT COALESCE(MAX(generation), 0) FROM commits")
                        .fetchone()[0])
 
+    def shard_generations(self) -> dict[str, int]:
+        """Generation of the last commit that changed each shard's chunks."""
+        with self._connect() as conn:
+            return dict(conn.execute("SELECT shard, generation FROM shard_generations"))
+
+    def chunks_in_shards(self, shards: Iterable[str]) -> list[Chunk]:
+        shard_list = list(shards)
+        if not shard_list:
+            return []
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT c.chunk_id, c.payload FROM chunks c JOIN documents d "
+                "ON c.document_id = d.document_id "
+                f"WHERE d.shard IN ({','.join('?' * len(shard_list))}) ORDER BY c.chunk_id",
+                shard_list,
+            ).fetchall()
+        return [Chunk.from_payload(cid, json.loads(payload)) for cid, payload in rows]
+
     def chunk_id_list(self) -> list[str]:
         with self._connect() as conn:
             return [row[0] for row in conn.execute("SELECT chunk_id FROM chunks")]
@@ -209,7 +231,21 @@ class Ledger:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=60000")
             with conn:
-                conn.execute("INSERT INTO commits (committed_at) VALUES (?)", (now,))
+                generation = conn.execute(
+                    "INSERT INTO commits (committed_at) VALUES (?)", (now,)).lastrowid
+                shards = {d.source.shard for d, _ in update.indexed}
+                shards |= {d.source.shard for d in update.duplicates}
+                shards |= {f.source.shard for f in update.failed}
+                for document_id in update.deleted:
+                    row = conn.execute("SELECT shard FROM documents WHERE document_id = ?",
+                                       (document_id,)).fetchone()
+                    if row:
+                        shards.add(row[0])
+                conn.executemany(
+                    "INSERT INTO shard_generations (shard, generation) VALUES (?, ?) "
+                    "ON CONFLICT(shard) DO UPDATE SET generation = excluded.generation",
+                    [(shard, generation) for shard in shards],
+                )
                 for document_id in update.deleted:
                     conn.execute("DELETE FROM documents WHERE document_id = ?", (document_id,))
                 for document, chunks in update.indexed:

@@ -97,6 +97,7 @@ class QdrantStore:
     # -- collections ---------------------------------------------------------------------------
 
     def collection_name(self, spec: EmbeddingModelSpec) -> str:
+        """One collection per embedding fingerprint: chunks__<model>__<fingerprint>."""
         return f"{self.alias}__{spec.slug}__{spec.fingerprint}"
 
     def live_collection(self, client: QdrantClient) -> str | None:
@@ -105,37 +106,54 @@ class QdrantStore:
                 return alias.collection_name
         return None
 
-    def ensure_collection(self, spec: EmbeddingModelSpec, dimension: int) -> str:
-        """Create the model's collection if needed; point the alias at it if there is none yet."""
-        name = self.collection_name(spec)
+    def live(self) -> str | None:
+        """The collection the alias points to (what readers see), None before the first one."""
+        with self.session() as client:
+            return self.live_collection(client)
 
-        def _ensure() -> str:
+    def ensure_collection(self, name: str, dimension: int) -> None:
+        def _ensure() -> None:
+            with self.session() as client:
+                if client.collection_exists(name):
+                    return
+                client.create_collection(
+                    name,
+                    vectors_config=models.VectorParams(size=dimension,
+                                                       distance=models.Distance.COSINE),
+                )
+                if not self.is_local:  # local mode ignores payload indexes (and warns)
+                    for field_name in ("document_id", "shard"):
+                        client.create_payload_index(name, field_name,
+                                                    models.PayloadSchemaType.KEYWORD)
+                logger.info("created Qdrant collection %s (dim %d)", name, dimension)
+
+        self._retry("create collection", _ensure)
+
+    def point_alias(self, name: str) -> str | None:
+        """Move the alias to `name` in one atomic call; returns the previous collection."""
+        def _swap() -> str | None:
             with self.session() as client:
                 if not client.collection_exists(name):
-                    client.create_collection(
-                        name,
-                        vectors_config=models.VectorParams(
-                            size=dimension, distance=models.Distance.COSINE
-                        ),
-                    )
-                    if not self.is_local:  # local mode ignores payload indexes (and warns)
-                        client.create_payload_index(
-                            name, "document_id", models.PayloadSchemaType.KEYWORD
-                        )
-                    logger.info("created Qdrant collection %s (dim %d)", name, dimension)
-                if self.live_collection(client) is None:
-                    client.update_collection_aliases(
-                        change_aliases_operations=[
-                            models.CreateAliasOperation(
-                                create_alias=models.CreateAlias(
-                                    collection_name=name, alias_name=self.alias
-                                )
-                            )
-                        ]
-                    )
-            return name
+                    raise LookupError(f"collection {name} does not exist")
+                previous = self.live_collection(client)
+                operations: list[models.AliasOperations] = []
+                if previous is not None:
+                    operations.append(models.DeleteAliasOperation(
+                        delete_alias=models.DeleteAlias(alias_name=self.alias)))
+                operations.append(models.CreateAliasOperation(
+                    create_alias=models.CreateAlias(collection_name=name, alias_name=self.alias)))
+                client.update_collection_aliases(change_aliases_operations=operations)
+                return previous
 
-        return self._retry("create collection", _ensure)
+        return self._retry("alias swap", _swap)
+
+    def collections(self) -> list[str]:
+        with self.session() as client:
+            return sorted(c.name for c in client.get_collections().collections)
+
+    def drop_collection(self, name: str) -> None:
+        with self.session() as client:
+            client.delete_collection(name)
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -200,6 +218,23 @@ class QdrantStore:
 
         self._retry("delete", _delete)
 
+    def delete_shard_leftovers(self, collection: str, keep: dict[str, set[str]]) -> None:
+        """Per shard, delete every point whose id is not in the shard's current chunk set."""
+        def _delete() -> None:
+            with self.session() as client:
+                if not client.collection_exists(collection):
+                    return  # nothing was ever written for this model
+                for shard, chunk_ids in keep.items():
+                    must_not: list[models.Condition] = (
+                        [models.HasIdCondition(has_id=sorted(chunk_ids))] if chunk_ids else [])
+                    client.delete(collection, points_selector=models.FilterSelector(
+                        filter=models.Filter(
+                            must=[models.FieldCondition(key="shard",
+                                                        match=models.MatchValue(value=shard))],
+                            must_not=must_not)), wait=True)
+
+        self._retry("delete", _delete)
+
     # -- reads ---------------------------------------------------------------------------------
 
     def count(self, collection: str | None = None) -> int | None:
@@ -210,10 +245,12 @@ class QdrantStore:
                 return None
             return int(client.count(name, exact=True).count)
 
-    def query(self, vector: np.ndarray, limit: int) -> list[models.ScoredPoint]:
+    def query(self, vector: np.ndarray, limit: int,
+              collection: str | None = None) -> list[models.ScoredPoint]:
+        """Nearest points in `collection` (default: the live one, through the alias)."""
         with self.session() as client:
-            if self.live_collection(client) is None:
+            if collection is None and self.live_collection(client) is None:
                 raise LookupError("the Qdrant index does not exist yet")
             return client.query_points(
-                self.alias, query=vector.tolist(), limit=limit, with_payload=True
+                collection or self.alias, query=vector.tolist(), limit=limit, with_payload=True
             ).points

@@ -92,8 +92,11 @@ class Chunk:
     num_tokens: int
 
     def payload(self) -> dict[str, object]:
+        from rag_pipeline.ids import shard_for
+
         return {
             "document_id": self.document_id,
+            "shard": shard_for(self.document_id),
             "source_path": self.source_path,
             "text": self.text,
             "chunk_index": self.chunk_index,

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rag_pipeline.bm25_store import load_cached
-from rag_pipeline.embedding import Embedder
+from rag_pipeline.embedding import Embedder, embedder_for
+from rag_pipeline.models import resolve_model
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.records import Chunk
 from rag_pipeline.settings import Settings
@@ -42,13 +43,29 @@ def reciprocal_rank_fusion(rankings: list[list[str]], k: int = RRF_K) -> list[tu
 
 
 class Searcher:
-    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+    """Dense queries are embedded by the model that built the collection searched (the live one
+    unless `collection` is given), whatever model the settings name: during a backfill to a new
+    model, search keeps answering from the old collection with the old model."""
+
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
+                 collection: str | None = None) -> None:
         self.services = PipelineServices(settings or Settings.from_env(), embedder)
+        self.collection = collection
+
+    def _query_embedder(self, collection: str | None) -> Embedder:
+        record = self.services.registry.get(collection) if collection else None
+        if record is None or record.fingerprint == self.services.model.fingerprint:
+            return self.services.embedder
+        spec = resolve_model(record.model)
+        return embedder_for(spec, self.services.settings.embedding_batch_size)
 
     def _dense(self, query: str, limit: int) -> list[tuple[Chunk, float]]:
-        vector = self.services.embedder.embed([query])[0]
+        collection = self.collection or self.services.qdrant.live()
+        if collection is None:
+            raise IndexNotFoundError("the Qdrant index does not exist yet")
+        vector = self._query_embedder(collection).embed([query])[0]
         try:
-            points = self.services.qdrant.query(vector, limit)
+            points = self.services.qdrant.query(vector, limit, collection=collection)
         except LookupError as exc:
             raise IndexNotFoundError(str(exc)) from exc
         return [(Chunk.from_payload(str(p.id), p.payload or {}), float(p.score)) for p in points]

@@ -90,6 +90,8 @@ class Settings:
     """Refuse to delete when a listing loses more than this share of the known documents."""
     mass_delete_min_documents: int = 10
     """...provided at least this many documents are known (tiny folders are exempt)."""
+    keep_previous_collections: int = 2
+    """Collections kept for rollback besides the live one and the target."""
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     golden_set: Path | None = PROJECT_ROOT / "golden_questions.json"
     """Questions with the document expected in the top k (the retrieval smoke check)."""
@@ -108,6 +110,7 @@ class Settings:
             include_globs=_env_list("RAG_INCLUDE_GLOBS", ("**/*",)),
             exclude_globs=_env_list("RAG_EXCLUDE_GLOBS", ()),
             max_delete_share=float(_env("RAG_MAX_DELETE_SHARE", "0.5")),
+            keep_previous_collections=_env_int("RAG_KEEP_PREVIOUS_COLLECTIONS", 2),
             quality=QualityThresholds.from_env(),
             golden_set=Path(_env("RAG_GOLDEN_SET", str(PROJECT_ROOT / "golden_questions.json"))),
         )

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from rag_pipeline.pipeline.services import PipelineServices
-from rag_pipeline.settings import DEFAULT_COLLECTION_ALIAS, DEFAULT_EMBEDDING_MODEL, Settings
+from rag_pipeline.settings import (
+    DEFAULT_COLLECTION_ALIAS,
+    DEFAULT_EMBEDDING_MODEL,
+    QualityThresholds,
+    Settings,
+)
+
+_QUALITY = QualityThresholds()
 
 
 class PipelineSettingsResource(ConfigurableResource):
-    """Where documents come from, where the pipeline keeps its state, how it chunks and embeds."""
+    """Where documents come from, where the pipeline keeps its state, how it chunks, embeds
+    and checks. Every field has an environment variable (see the README)."""
 
     source_dir: str = Field(description="Folder of documents (RAG_SOURCE_DIR)")
     data_dir: str = Field(description="Ledger, BM25 index, local Qdrant, caches (RAG_DATA_DIR)")
@@ -26,6 +36,37 @@ class PipelineSettingsResource(ConfigurableResource):
     max_delete_share: float = Field(
         default=0.5, description="Refuse a run/tick that would delete more than this share of "
         "the known documents (RAG_MAX_DELETE_SHARE)")
+    keep_previous_collections: int = 2
+    golden_set: str | None = Field(default=None, description="Golden questions for the "
+                                   "retrieval smoke check (RAG_GOLDEN_SET)")
+    tiny_chunk_tokens: int = _QUALITY.tiny_chunk_tokens
+    min_chunks_for_shares: int = _QUALITY.min_chunks_for_shares
+    max_document_garbled_share: float = _QUALITY.max_document_garbled_share
+    max_tiny_share: float = _QUALITY.max_tiny_share
+    max_duplicate_share: float = _QUALITY.max_duplicate_share
+    max_garbled_share: float = _QUALITY.max_garbled_share
+    retrieval_k: int = _QUALITY.retrieval_k
+    min_retrieval_recall: float = _QUALITY.min_retrieval_recall
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> PipelineSettingsResource:
+        values: dict[str, Any] = {
+            "source_dir": str(settings.source_dir),
+            "data_dir": str(settings.data_dir),
+            "embedding_model": settings.embedding_model,
+            "embedding_batch_size": settings.embedding_batch_size,
+            "chunk_tokens": settings.chunk_tokens,
+            "chunk_overlap_tokens": settings.chunk_overlap_tokens,
+            "include_globs": list(settings.include_globs),
+            "exclude_globs": list(settings.exclude_globs),
+            "max_delete_share": settings.max_delete_share,
+            "keep_previous_collections": settings.keep_previous_collections,
+            "golden_set": str(settings.golden_set) if settings.golden_set else None,
+        }
+        values.update({k: v for k, v in asdict(settings.quality).items()
+                       if k in cls.model_fields})
+        values.update(overrides)
+        return cls(**values)
 
 
 class QdrantResource(ConfigurableResource):
@@ -40,6 +81,10 @@ class QdrantResource(ConfigurableResource):
 def pipeline_services(
     pipeline: PipelineSettingsResource, qdrant: QdrantResource
 ) -> PipelineServices:
+    quality = QualityThresholds(**{
+        name: getattr(pipeline, name) for name in asdict(_QUALITY)
+        if name in PipelineSettingsResource.model_fields
+    })
     settings = Settings(
         source_dir=Path(pipeline.source_dir).expanduser(),
         data_dir=Path(pipeline.data_dir).expanduser(),
@@ -54,5 +99,8 @@ def pipeline_services(
         include_globs=tuple(pipeline.include_globs),
         exclude_globs=tuple(pipeline.exclude_globs),
         max_delete_share=pipeline.max_delete_share,
+        keep_previous_collections=pipeline.keep_previous_collections,
+        quality=quality,
+        golden_set=Path(pipeline.golden_set) if pipeline.golden_set else None,
     )
     return PipelineServices(settings)

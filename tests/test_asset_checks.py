@@ -21,7 +21,7 @@ def indexed(settings: Settings) -> Settings:
     reports = run_ingest(settings)
     failed = {name: text for name, (passed, text) in reports["checks"].items() if not passed}
     assert failed == {}
-    assert len(reports["checks"]) == 14
+    assert len(reports["checks"]) == 17
     return settings
 
 

@@ -44,5 +44,5 @@ def test_definitions_load() -> None:
     graph = defs.resolve_asset_graph()
     names = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert names == {"extracted_documents", "cleaned_documents", "document_chunks",
-                     "chunk_embeddings", "qdrant_index", "bm25_index"}
+                     "chunk_embeddings", "qdrant_index", "bm25_index", "published_collection"}
     assert defs.resolve_job_def("ingest_job") is not None

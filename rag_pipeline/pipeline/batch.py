@@ -29,5 +29,12 @@ class ShardBatch:
     embedding_fingerprint: str | None = None
 
     @property
+    def document_ids(self) -> set[str]:
+        """Every document this batch decides about (indexed, duplicate, failed or deleted)."""
+        return ({d.document.source.document_id for d in self.chunked}
+                | {d.source.document_id for d in self.duplicates}
+                | {f.source.document_id for f in self.failures} | set(self.deleted))
+
+    @property
     def chunks(self) -> list:
         return [c for d in self.chunked for c in d.chunks]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from rag_pipeline.quality import (
     tiny_chunk_share,
     within_token_limit,
 )
+
+if TYPE_CHECKING:
+    from rag_pipeline.search import Mode
 
 
 def chunk_batch_checks(services: PipelineServices, shards: list[str]) -> dict[str, CheckOutcome]:
@@ -67,9 +71,9 @@ def qdrant_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
     sample = sample_payloads(ledger_chunks, services.settings.quality.payload_sample_size)
     point_documents: dict[str, str] = {}
     stored: dict[str, dict] = {}
+    collection = services.target_collection
     with qdrant.session() as client:
-        collection = qdrant.live_collection(client)
-        if collection is not None:
+        if client.collection_exists(collection):
             offset = None
             while True:
                 points, offset = client.scroll(collection, limit=1024, offset=offset,
@@ -101,14 +105,16 @@ def bm25_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
     path = services.settings.bm25_path
     bm25_entries = len(BM25Index.load(path)) if path.exists() else None
     return {
-        "counts_match": counts_match(services.qdrant.count(), services.ledger.num_chunks(),
-                                     bm25_entries),
+        "counts_match": counts_match(services.qdrant.count(services.target_collection),
+                                     services.ledger.num_chunks(), bm25_entries),
         "retrieval_smoke": retrieval_smoke(services),
     }
 
 
-def retrieval_smoke(services: PipelineServices) -> CheckOutcome:
-    """Golden questions whose expected document is indexed must find it in the top k."""
+def retrieval_smoke(services: PipelineServices, collection: str | None = None,
+                    mode: Mode = "hybrid") -> CheckOutcome:
+    """Golden questions whose expected document is indexed must find it in the top k
+    (of the live collection, or of `collection` before it is published)."""
     from rag_pipeline.search import Searcher
 
     settings = services.settings
@@ -123,18 +129,18 @@ def retrieval_smoke(services: PipelineServices) -> CheckOutcome:
     if not applicable:
         return CheckOutcome(True, "skipped: no golden document is indexed in this folder",
                             {"num_questions": 0})
-    searcher = Searcher(settings, services.embedder)
+    searcher = Searcher(settings, collection=collection)
     misses = []
     for question in applicable:
-        hits = searcher.search(question["question"], k=thresholds.retrieval_k)
+        hits = searcher.search(question["question"], k=thresholds.retrieval_k, mode=mode)
         if question["expected"] not in [h.chunk.source_path for h in hits]:
             misses.append({"question": question["question"], "expected": question["expected"],
                            "got": [h.chunk.source_path for h in hits[:3]]})
     recall = 1 - len(misses) / len(applicable)
     return CheckOutcome(
         recall >= thresholds.min_retrieval_recall,
-        f"recall@{thresholds.retrieval_k} {recall:.2f} on {len(applicable)} golden questions "
-        f"(minimum {thresholds.min_retrieval_recall:.2f})",
+        f"{mode} recall@{thresholds.retrieval_k} {recall:.2f} on {len(applicable)} golden "
+        f"questions (minimum {thresholds.min_retrieval_recall:.2f})",
         {"recall": round(recall, 4), "num_questions": len(applicable),
          "k": thresholds.retrieval_k, "misses": misses},
     )

@@ -23,6 +23,11 @@ def embed_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
     for batch in batches.values():
         for chunk in batch.chunks:
             texts_by_hash.setdefault(chunk.content_hash, chunk.text)
+    # Shards the target collection lags behind (a new model, or a collection that was not live
+    # for a while): their unchanged chunks need this model's vectors too.
+    fill_shards, fill = services.fill_chunks(shards, list(batches.values()))
+    for chunk in fill:
+        texts_by_hash.setdefault(chunk.content_hash, chunk.text)
     missing = sorted(services.embedding_cache.missing(spec.fingerprint, texts_by_hash))
     # Longest first: similar lengths share a batch (less padding), and the ETA errs high.
     missing.sort(key=lambda h: len(texts_by_hash[h]), reverse=True)
@@ -45,6 +50,9 @@ def embed_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
         "num_chunks": len(texts_by_hash),
         "num_chunks_embedded": len(missing),
         "num_chunks_reused": len(texts_by_hash) - len(missing),
+        "num_shards_filled": len(fill_shards),
+        "num_chunks_filled": len(fill),
+        "target_collection": services.target_collection,
         "embedding_model": spec.name,
         "embedding_fingerprint": spec.fingerprint,
         "embed_seconds": round(embed_seconds, 3),

@@ -22,20 +22,27 @@ def index_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
     started = time.perf_counter()
     spec = services.model
     batches: dict[str, ShardBatch] = {s: services.stages.read(EMBEDDED, s) for s in shards}
-    chunks = [c for b in batches.values() for c in b.chunks]
+    fill_shards, fill = services.fill_chunks(shards, list(batches.values()))
+    chunks = [c for b in batches.values() for c in b.chunks] + fill
     hashes = {c.content_hash for c in chunks}
     vectors_by_hash = services.embedding_cache.get(spec.fingerprint, hashes)
-    absent = {c.content_hash for c in chunks} - set(vectors_by_hash)
+    absent = hashes - set(vectors_by_hash)
     if absent:
         raise RuntimeError(
             f"{len(absent)} chunks have no vector for model {spec.name} ({spec.fingerprint}): "
             "materialize chunk_embeddings for these partitions first"
         )
-    collection = services.qdrant.collection_name(spec)
+    qdrant, registry = services.qdrant, services.registry
+    collection = services.target_collection
     if chunks:
         dimension = int(next(iter(vectors_by_hash.values())).shape[0])
-        services.qdrant.ensure_collection(spec, dimension)
-        services.qdrant.upsert(
+        qdrant.ensure_collection(collection, dimension)
+        registry.register(collection, services.settings.embedding_model, spec.fingerprint,
+                          dimension)
+        if qdrant.live() is None:  # the very first collection goes live at once
+            qdrant.point_alias(collection)
+            registry.mark_published(collection)
+        qdrant.upsert(
             collection,
             [c.chunk_id for c in chunks],
             np.stack([vectors_by_hash[c.content_hash] for c in chunks]),
@@ -57,18 +64,30 @@ def index_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
             keep[document_id] = set()
             update.deleted.append(document_id)
         update.touched.extend(batch.touched)
-    services.qdrant.delete_stale(collection, keep)
+    qdrant.delete_stale(collection, keep)
     services.ledger.apply(update)
-    num_points = services.qdrant.count(collection)
+    generation = services.ledger.generation()
+    if fill_shards:
+        # Points of documents deleted while this collection was not the target.
+        current = services.ledger.chunks_in_shards(fill_shards)
+        qdrant.delete_shard_leftovers(collection, {
+            shard: {c.chunk_id for c in current if c.payload()["shard"] == shard}
+            for shard in fill_shards})
+    registry.mark_synced(collection, shards, generation)
+    num_points = qdrant.count(collection)
     seconds = time.perf_counter() - started
-    log.info(f"Qdrant {collection}: upserted {len(chunks)} points, {num_points} in collection")
+    log.info(f"Qdrant {collection}: upserted {len(chunks)} points ({len(fill)} to fill "
+             f"{len(fill_shards)} shards), {num_points} in collection")
     return {
         "num_points_upserted": len(chunks),
+        "num_points_filled": len(fill),
+        "num_shards_filled": len(fill_shards),
         "num_documents_indexed": len(update.indexed),
         "num_documents_removed": len(update.deleted),
         "num_documents_failed": len(update.failed),
         "qdrant_collection": collection,
-        "qdrant_location": services.qdrant.describe(),
+        "qdrant_live_collection": qdrant.live() or "",
+        "qdrant_location": qdrant.describe(),
         "qdrant_points": int(num_points or 0),
         "ledger_chunks": services.ledger.num_chunks(),
         "index_seconds": round(seconds, 3),

@@ -6,10 +6,12 @@ from functools import cached_property
 from typing import Protocol
 
 from rag_pipeline.chunking import Chunker, ChunkingConfig
+from rag_pipeline.collections import CollectionRegistry
 from rag_pipeline.embedding import Embedder, embedder_for
 from rag_pipeline.embedding_cache import EmbeddingCache
 from rag_pipeline.ledger import Ledger
 from rag_pipeline.models import EmbeddingModelSpec, resolve_model
+from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.qdrant_store import QdrantStore
 from rag_pipeline.settings import Settings
 from rag_pipeline.staging import StageStore
@@ -32,6 +34,24 @@ class PipelineServices:
     @cached_property
     def ledger(self) -> Ledger:
         return Ledger(self.settings.ledger_path)
+
+    @cached_property
+    def registry(self) -> CollectionRegistry:
+        return CollectionRegistry(self.settings.ledger_path)
+
+    @property
+    def target_collection(self) -> str:
+        """The collection the configured model writes to (not necessarily the live one)."""
+        return self.qdrant.collection_name(self.model)
+
+    def fill_chunks(self, shards: list[str], batches: list[ShardBatch]) -> tuple[list[str], list]:
+        """Shards the target collection has not caught up with, and the ledger chunks it lacks
+        there (documents changed in this run's batches come from the batches instead)."""
+        stale = self.registry.stale_shards(self.target_collection, shards,
+                                           self.ledger.shard_generations())
+        in_batch = {doc_id for b in batches for doc_id in b.document_ids}
+        chunks = [c for c in self.ledger.chunks_in_shards(stale) if c.document_id not in in_batch]
+        return stale, chunks
 
     @cached_property
     def embedding_cache(self) -> EmbeddingCache:

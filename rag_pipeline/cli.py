@@ -64,10 +64,11 @@ def run_ingest(settings: Settings, shards: Sequence[str] | None = None) -> dict[
         failed_checks = [f"{name}: {text}" for name, (passed, text) in checks.items()
                          if not passed and not name.endswith("failed_documents")]
         failed_steps = [
-            f"{event.step_key}: {_root_cause(event.step_failure_data.error)}"
+            f"{event.step_key}: {cause}"
             for event in result.all_events
             if event.is_step_failure and event.step_failure_data and event.step_failure_data.error
-            and not failed_checks
+            and "blocking asset check" not in (
+                cause := _root_cause(event.step_failure_data.error))
         ]
         raise IngestError("ingest run failed; nothing from the failed steps reached the index.\n"
                           + "\n".join(f"  {line}" for line in failed_checks + failed_steps))

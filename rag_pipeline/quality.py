@@ -167,6 +167,8 @@ def embeddings_normalized(vectors: np.ndarray, should_be: bool,
 
 def counts_match(qdrant_points: int | None, ledger_chunks: int, bm25_entries: int | None
                  ) -> CheckOutcome:
+    """None: the collection or index does not exist yet (as good as empty)."""
+    qdrant_points, bm25_entries = qdrant_points or 0, bm25_entries or 0
     passed = qdrant_points == ledger_chunks == bm25_entries
     return CheckOutcome(passed, f"Qdrant {qdrant_points}, ledger {ledger_chunks}, "
                         f"BM25 {bm25_entries}",

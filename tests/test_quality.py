@@ -114,7 +114,8 @@ def test_embedding_checks() -> None:
 def test_index_checks() -> None:
     assert counts_match(10, 10, 10).passed
     assert not counts_match(11, 10, 10).passed
-    assert not counts_match(None, 0, 0).passed  # no collection at all
+    assert counts_match(None, 0, None).passed  # nothing indexed yet
+    assert not counts_match(None, 5, 5).passed  # chunks in the ledger, no collection
     points = {c.chunk_id: c.document_id for c in GOOD}
     ids = {c.chunk_id for c in GOOD}
     assert no_orphans(points, {"d1"}, ids).passed

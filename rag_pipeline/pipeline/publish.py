@@ -45,8 +45,10 @@ def publish(services: PipelineServices, log: Log, force: bool = False
     report: dict[str, object] = {"target_collection": target, "previous_collection": live or "",
                                  "published": False}
     if record is None:
-        report["reason"] = "the target collection has not been built yet"
-        return {**report, "live_collection": live or ""}, {}
+        report["reason"] = "the target collection has not been built yet (nothing indexed)"
+        skipped = CheckOutcome(True, "skipped: nothing to publish yet")
+        return ({**report, "live_collection": live or ""},
+                {name: skipped for name in ("synced", "counts_match", "retrieval_smoke")})
     gates = publish_gates(services, target)
     if target == live:
         report["reason"] = "already live"

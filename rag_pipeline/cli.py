@@ -195,6 +195,23 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from rag_pipeline.evaluation.run import EvalConfig, evaluate, markdown_table
+
+    work_dir = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="rag-eval-"))
+    results = evaluate(EvalConfig(dataset=Path(args.dataset), work_dir=work_dir,
+                                  split=args.split, max_queries=args.max_queries,
+                                  rrf_k=args.rrf_k), settings)
+    _out(markdown_table(results))
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -206,6 +223,15 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--mode", choices=MODES, default="hybrid")
     commands.add_parser("status", help="documents by status, chunks, failures")
     commands.add_parser("collections", help="Qdrant collections: model, points, live/target")
+    evaluation = commands.add_parser("eval", help="retrieval quality on a BEIR-format dataset")
+    evaluation.add_argument("--dataset", required=True, help="folder with corpus.jsonl, "
+                            "queries.jsonl and qrels/<split>.tsv")
+    evaluation.add_argument("--split", default="test")
+    evaluation.add_argument("--out", help="write the results as JSON")
+    evaluation.add_argument("--work-dir", help="keep documents and index here (re-used by the "
+                            "next evaluation; default: a temporary folder)")
+    evaluation.add_argument("--max-queries", type=int, default=None)
+    evaluation.add_argument("--rrf-k", type=int, default=60)
     publish = commands.add_parser("publish", help="move the alias to the target collection "
                                   "if its checks pass")
     publish.add_argument("--force", action="store_true",
@@ -221,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
     handlers = {"ingest": _ingest, "search": _search, "status": _status,
-                "collections": _collections, "publish": _publish, "rollback": _rollback}
+                "collections": _collections, "publish": _publish, "rollback": _rollback,
+                "eval": _eval}
     return handlers[args.command](args, settings)
 
 

@@ -184,35 +184,31 @@ class QdrantStore:
             self._retry("upsert", _write)
 
     def delete_stale(self, collection: str, keep: dict[str, set[str]]) -> None:
-        """For each document, delete every point not in its current chunk set.
+        """For the given documents, delete every point not in their current chunk sets.
 
         By filter, not by remembered ids: orphans left by a run that died mid-write go too.
-        An empty set deletes all of a document's points.
+        An empty set deletes all of a document's points. One filtered delete per batch of
+        documents (local mode scans the whole collection for each delete call).
         """
         if not keep:
             return
+        documents = sorted(keep)
+        keep_ids = sorted(set().union(*keep.values()))
 
         def _delete() -> None:
             with self.session() as client:
                 if not client.collection_exists(collection):
                     return  # nothing was ever written for this model
-                for document_id, chunk_ids in keep.items():
+                for start in range(0, len(documents), 1000):
+                    part = documents[start : start + 1000]
                     must_not: list[models.Condition] = (
-                        [models.HasIdCondition(has_id=sorted(chunk_ids))] if chunk_ids else []
-                    )
+                        [models.HasIdCondition(has_id=keep_ids)] if keep_ids else [])
                     client.delete(
                         collection,
-                        points_selector=models.FilterSelector(
-                            filter=models.Filter(
-                                must=[
-                                    models.FieldCondition(
-                                        key="document_id",
-                                        match=models.MatchValue(value=document_id),
-                                    )
-                                ],
-                                must_not=must_not,
-                            )
-                        ),
+                        points_selector=models.FilterSelector(filter=models.Filter(
+                            must=[models.FieldCondition(key="document_id",
+                                                        match=models.MatchAny(any=part))],
+                            must_not=must_not)),
                         wait=True,
                     )
 

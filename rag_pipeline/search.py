@@ -79,7 +79,9 @@ class Searcher:
         # A chunk removed since the last BM25 refresh is not served.
         return [(chunks[cid], score) for cid, score in hits if cid in chunks]
 
-    def search(self, query: str, k: int = 10, mode: Mode = "hybrid") -> list[SearchHit]:
+    def search(self, query: str, k: int = 10, mode: Mode = "hybrid",
+               candidates: int = CANDIDATES, rrf_k: int = RRF_K) -> list[SearchHit]:
+        """Top k chunks. Hybrid fuses the top `candidates` of each retriever by RRF."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if not query.strip():
@@ -88,11 +90,11 @@ class Searcher:
             return [SearchHit(i, s, c) for i, (c, s) in enumerate(self._dense(query, k), 1)]
         if mode == "bm25":
             return [SearchHit(i, s, c) for i, (c, s) in enumerate(self._bm25(query, k), 1)]
-        limit = max(k, CANDIDATES)
+        limit = max(k, candidates)
         dense, sparse = self._dense(query, limit), self._bm25(query, limit)
         chunks = {c.chunk_id: c for c, _ in [*dense, *sparse]}
         fused = reciprocal_rank_fusion([[c.chunk_id for c, _ in dense],
-                                        [c.chunk_id for c, _ in sparse]])
+                                        [c.chunk_id for c, _ in sparse]], k=rrf_k)
         return [SearchHit(i, score, chunks[cid]) for i, (cid, score) in enumerate(fused[:k], 1)]
 
 

@@ -92,6 +92,11 @@ class Settings:
     """...provided at least this many documents are known (tiny folders are exempt)."""
     keep_previous_collections: int = 2
     """Collections kept for rollback besides the live one and the target."""
+    extract_timeout_seconds: float = 120.0
+    extract_memory_mb: int = 4096
+    extract_workers: int = 2
+    max_file_mb: int = 200
+    max_pages: int = 2000
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     golden_set: Path | None = PROJECT_ROOT / "golden_questions.json"
     """Questions with the document expected in the top k (the retrieval smoke check)."""
@@ -111,6 +116,11 @@ class Settings:
             exclude_globs=_env_list("RAG_EXCLUDE_GLOBS", ()),
             max_delete_share=float(_env("RAG_MAX_DELETE_SHARE", "0.5")),
             keep_previous_collections=_env_int("RAG_KEEP_PREVIOUS_COLLECTIONS", 2),
+            extract_timeout_seconds=float(_env("RAG_EXTRACT_TIMEOUT_SECONDS", "120")),
+            extract_memory_mb=_env_int("RAG_EXTRACT_MEMORY_MB", 4096),
+            extract_workers=_env_int("RAG_EXTRACT_WORKERS", 2),
+            max_file_mb=_env_int("RAG_MAX_FILE_MB", 200),
+            max_pages=_env_int("RAG_MAX_PAGES", 2000),
             quality=QualityThresholds.from_env(),
             golden_set=Path(_env("RAG_GOLDEN_SET", str(PROJECT_ROOT / "golden_questions.json"))),
         )

@@ -37,6 +37,12 @@ class PipelineSettingsResource(ConfigurableResource):
         default=0.5, description="Refuse a run/tick that would delete more than this share of "
         "the known documents (RAG_MAX_DELETE_SHARE)")
     keep_previous_collections: int = 2
+    extract_timeout_seconds: float = Field(default=120.0, description="Per-document extraction "
+                                           "time limit (RAG_EXTRACT_TIMEOUT_SECONDS)")
+    extract_memory_mb: int = 4096
+    extract_workers: int = 2
+    max_file_mb: int = 200
+    max_pages: int = 2000
     golden_set: str | None = Field(default=None, description="Golden questions for the "
                                    "retrieval smoke check (RAG_GOLDEN_SET)")
     tiny_chunk_tokens: int = _QUALITY.tiny_chunk_tokens
@@ -61,6 +67,11 @@ class PipelineSettingsResource(ConfigurableResource):
             "exclude_globs": list(settings.exclude_globs),
             "max_delete_share": settings.max_delete_share,
             "keep_previous_collections": settings.keep_previous_collections,
+            "extract_timeout_seconds": settings.extract_timeout_seconds,
+            "extract_memory_mb": settings.extract_memory_mb,
+            "extract_workers": settings.extract_workers,
+            "max_file_mb": settings.max_file_mb,
+            "max_pages": settings.max_pages,
             "golden_set": str(settings.golden_set) if settings.golden_set else None,
         }
         values.update({k: v for k, v in asdict(settings.quality).items()
@@ -100,6 +111,11 @@ def pipeline_services(
         exclude_globs=tuple(pipeline.exclude_globs),
         max_delete_share=pipeline.max_delete_share,
         keep_previous_collections=pipeline.keep_previous_collections,
+        extract_timeout_seconds=pipeline.extract_timeout_seconds,
+        extract_memory_mb=pipeline.extract_memory_mb,
+        extract_workers=pipeline.extract_workers,
+        max_file_mb=pipeline.max_file_mb,
+        max_pages=pipeline.max_pages,
         quality=quality,
         golden_set=Path(pipeline.golden_set) if pipeline.golden_set else None,
     )

@@ -20,12 +20,14 @@ SUPPORTED_EXTENSIONS = frozenset({".pdf"}) | UNSTRUCTURED_EXTENSIONS
 
 DEFAULT_MAX_FILE_BYTES = 200 * 1024 * 1024
 DEFAULT_MAX_PAGES = 2000
+DEFAULT_MAX_CHARACTERS = 20_000_000
 
 
 def extract_document(
     pending: PendingFile,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     max_pages: int = DEFAULT_MAX_PAGES,
+    max_characters: int = DEFAULT_MAX_CHARACTERS,
 ) -> ExtractedDocument | DocumentFailure:
     """Never raises for a bad document: returns a DocumentFailure with the reason instead."""
     source = pending.source
@@ -48,8 +50,14 @@ def extract_document(
             elements, num_pages = extract_with_unstructured(source.path)
         if not any(e.text.strip() for e in elements):
             raise ExtractionError("no text found in document")
+        characters = sum(len(e.text) for e in elements)
+        if characters > max_characters:
+            raise ExtractionError(f"exceeds {max_characters:,} extracted characters limit "
+                                  f"({characters:,})")
     except ExtractionError as exc:
         return DocumentFailure(source, pending.file_hash, str(exc))
+    except MemoryError:
+        return DocumentFailure(source, pending.file_hash, "ran out of memory while extracting")
     except Exception as exc:  # a parser bug must cost one document, not the batch
         logger.exception("unexpected error extracting %s", source.relative_path)
         return DocumentFailure(

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from rag_pipeline.changes import diff_against_ledger
 from rag_pipeline.cleaning import clean_document
-from rag_pipeline.extract import extract_document
+from rag_pipeline.extract.isolation import ExtractionLimits, extract_isolated
 from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.pipeline.services import Log, PipelineServices
 from rag_pipeline.records import DocumentFailure, ExtractedDocument
@@ -33,6 +33,10 @@ def extract_shards(services: PipelineServices, shards: list[str], log: Log) -> d
     reason = mass_deletion_reason(num_deleted, len(known), settings)
     if reason:
         raise MassDeletionError(reason)
+    limits = ExtractionLimits(
+        timeout_seconds=settings.extract_timeout_seconds, memory_mb=settings.extract_memory_mb,
+        max_file_mb=settings.max_file_mb, max_pages=settings.max_pages,
+        workers=settings.extract_workers)
     totals: Counter[str] = Counter()
     failure_reasons: Counter[str] = Counter()
     for shard in shards:
@@ -41,8 +45,7 @@ def extract_shards(services: PipelineServices, shards: list[str], log: Log) -> d
         )
         extracted: list[ExtractedDocument] = []
         failures: list[DocumentFailure] = []
-        for pending in changes.pending:
-            result = extract_document(pending)
+        for result in extract_isolated(changes.pending, limits):
             if isinstance(result, DocumentFailure):
                 failures.append(result)
                 failure_reasons[result.error.split(":")[0]] += 1

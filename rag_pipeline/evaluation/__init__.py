@@ -1,0 +1,1 @@
+"""Retrieval evaluation on BEIR-format datasets, through the real pipeline."""

@@ -1,0 +1,87 @@
+"""`rag-pipeline eval`: ingest a BEIR corpus through the pipeline, score every query per mode."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from rag_pipeline.evaluation.beir import BeirDataset, load_beir, write_corpus
+from rag_pipeline.evaluation.metrics import (
+    best_chunk_per_document,
+    mrr_at_k,
+    ndcg_at_k,
+    recall_at_k,
+)
+from rag_pipeline.search import MODES, Mode, Searcher
+from rag_pipeline.settings import Settings
+
+logger = logging.getLogger(__name__)
+CHUNK_HITS = 300
+"""Chunk hits taken per query: enough to fill the top 100 documents."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    dataset: Path
+    work_dir: Path
+    split: str = "test"
+    max_queries: int | None = None
+    rrf_k: int = 60
+
+
+def score(searcher: Searcher, dataset: BeirDataset, names: dict[str, str], mode: Mode,
+          rrf_k: int) -> dict[str, float]:
+    metrics: dict[str, list[float]] = {"ndcg@10": [], "recall@10": [], "recall@100": [],
+                                       "mrr@10": []}
+    latencies: list[float] = []
+    for query_id, text in dataset.queries.items():
+        started = time.perf_counter()
+        hits = searcher.search(text, k=CHUNK_HITS, mode=mode, candidates=CHUNK_HITS,
+                               rrf_k=rrf_k)
+        latencies.append((time.perf_counter() - started) * 1000)
+        ranked = best_chunk_per_document(
+            [names.get(Path(h.chunk.source_path).name, h.chunk.source_path) for h in hits])
+        relevant = dataset.qrels[query_id]
+        metrics["ndcg@10"].append(ndcg_at_k(ranked, relevant, 10))
+        metrics["recall@10"].append(recall_at_k(ranked, relevant, 10))
+        metrics["recall@100"].append(recall_at_k(ranked, relevant, 100))
+        metrics["mrr@10"].append(mrr_at_k(ranked, relevant, 10))
+    result = {name: round(float(np.mean(values)), 4) for name, values in metrics.items()}
+    result["p50_ms"] = round(float(np.percentile(latencies, 50)), 1)
+    result["p95_ms"] = round(float(np.percentile(latencies, 95)), 1)
+    result["num_queries"] = len(latencies)
+    return result
+
+
+def evaluate(config: EvalConfig, settings: Settings | None = None) -> dict[str, dict]:
+    from rag_pipeline.cli import run_ingest
+
+    dataset = load_beir(config.dataset, config.split)
+    if config.max_queries:
+        keep = sorted(dataset.queries)[: config.max_queries]
+        dataset = replace(dataset, queries={q: dataset.queries[q] for q in keep})
+    source = config.work_dir / "documents"
+    names = write_corpus(dataset, source)
+    base = settings or Settings.from_env()
+    settings = replace(base, source_dir=source, data_dir=config.work_dir / "data",
+                       golden_set=None)
+    started = time.perf_counter()
+    reports = run_ingest(settings)
+    logger.info("ingested %d documents in %.0f s (%s chunks embedded)", len(names),
+                time.perf_counter() - started,
+                reports.get("chunk_embeddings", {}).get("num_chunks_embedded"))
+    searcher = Searcher(settings)
+    searcher.search("warm-up", k=1, mode="hybrid")  # load the model and BM25 before timing
+    return {mode: score(searcher, dataset, names, mode, config.rrf_k) for mode in MODES}
+
+
+def markdown_table(results: dict[str, dict]) -> str:
+    columns = ["ndcg@10", "recall@10", "recall@100", "mrr@10", "p50_ms", "p95_ms"]
+    lines = ["| mode | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for mode, values in results.items():
+        lines.append(f"| {mode} | " + " | ".join(str(values[c]) for c in columns) + " |")
+    return "\n".join(lines)

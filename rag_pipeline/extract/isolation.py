@@ -1,0 +1,117 @@
+"""Extraction in worker processes that can be stopped.
+
+A parser that hangs (a cyclic page tree) or explodes (a decompression bomb) must cost one
+document, not the run: each document gets a time limit, each worker a memory limit, and pebble
+replaces a worker that was killed or crashed. Workers are started once per process (spawn, so
+they never inherit torch's threads) and reused by the following runs.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from dataclasses import dataclass
+
+from pebble import ProcessExpired, ProcessPool
+
+from rag_pipeline.changes import PendingFile
+from rag_pipeline.extract.dispatch import extract_document
+from rag_pipeline.records import DocumentFailure, ExtractedDocument
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExtractionLimits:
+    timeout_seconds: float = 120.0
+    memory_mb: int = 4096
+    max_file_mb: int = 200
+    max_pages: int = 2000
+    max_characters: int = 20_000_000
+    workers: int = 2
+
+
+def _init_worker(memory_mb: int) -> None:
+    """Warm up (imports, spaCy model) before any time limit runs, then cap the memory (Linux)."""
+    import resource
+
+    from rag_pipeline.extract.spacy_model import use_packaged_spacy_model
+
+    use_packaged_spacy_model()
+    import pymupdf  # noqa: F401
+    from unstructured.nlp.tokenize import _get_nlp
+    from unstructured.partition.auto import partition  # noqa: F401
+
+    _get_nlp()
+    # RLIMIT_AS caps address space, which the imports above already use plenty of: allow
+    # memory_mb on top of what the warmed-up worker maps.
+    mapped = 0
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                mapped = int(line.split()[1]) * 1024
+    limit = mapped + memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _extract(pending: PendingFile, limits: ExtractionLimits) -> ExtractedDocument | DocumentFailure:
+    return extract_document(pending, max_file_bytes=limits.max_file_mb * 1024 * 1024,
+                            max_pages=limits.max_pages, max_characters=limits.max_characters)
+
+
+_pools: dict[tuple[int, int], ProcessPool] = {}
+_lock = threading.Lock()
+
+
+def _pool(limits: ExtractionLimits) -> ProcessPool:
+    key = (limits.workers, limits.memory_mb)
+    with _lock:
+        if key not in _pools:
+            _pools[key] = ProcessPool(
+                max_workers=limits.workers, context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(limits.memory_mb,))
+        return _pools[key]
+
+
+@atexit.register
+def _shutdown() -> None:
+    for pool in _pools.values():
+        pool.stop()
+        pool.join(timeout=5)
+
+
+Extractor = Callable[[PendingFile, ExtractionLimits], "ExtractedDocument | DocumentFailure"]
+
+
+def extract_isolated(pending: list[PendingFile], limits: ExtractionLimits,
+                     extractor: Extractor = _extract,
+                     ) -> Iterator[ExtractedDocument | DocumentFailure]:
+    """Results in the order of `pending`; never raises for a bad document. `extractor` must be
+    a module-level function (it is sent to the worker by reference)."""
+    if not pending:
+        return
+    pool = _pool(limits)
+    futures = [pool.schedule(extractor, args=(p, limits), timeout=limits.timeout_seconds)
+               for p in pending]
+    for item, future in zip(pending, futures, strict=True):
+        try:
+            yield future.result()
+        except FutureTimeoutError:
+            yield DocumentFailure(item.source, item.file_hash,
+                                  f"extraction exceeded the {limits.timeout_seconds:.0f} s "
+                                  "time limit (stopped)")
+        except ProcessExpired as exc:
+            yield DocumentFailure(item.source, item.file_hash,
+                                  f"extraction crashed (worker exit code {exc.exitcode}): "
+                                  f"memory limit of {limits.memory_mb} MB exceeded or "
+                                  "parser crash")
+        except MemoryError:
+            yield DocumentFailure(item.source, item.file_hash,
+                                  f"exceeds the {limits.memory_mb} MB memory limit")
+        except Exception as exc:  # the worker could not even return a result
+            yield DocumentFailure(item.source, item.file_hash,
+                                  f"extraction failed: {type(exc).__name__}: {exc}"[:300])

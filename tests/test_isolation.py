@@ -1,0 +1,35 @@
+"""A hung, crashing or memory-exploding parser costs one document, never the batch."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rag_pipeline.changes import PendingFile
+from rag_pipeline.extract.isolation import ExtractionLimits, extract_isolated
+from rag_pipeline.records import DocumentFailure, ExtractedDocument
+from rag_pipeline.sources import list_source_files
+from tests.misbehaving_extractors import misbehave
+
+
+def pending_files(folder: Path) -> list[PendingFile]:
+    return [PendingFile(f, "hash") for f in list_source_files(folder)]
+
+
+def test_hang_crash_and_bomb_fail_alone(tmp_path: Path) -> None:
+    for name in ("a-good.md", "bomb.md", "crash.md", "hang.md", "z-good.md"):
+        (tmp_path / name).write_text(f"# {name}\n\nSome text about {name}.\n")
+    limits = ExtractionLimits(timeout_seconds=3, memory_mb=1024, workers=2)
+    started = time.monotonic()
+    results = {r.source.relative_path: r for r in
+               extract_isolated(pending_files(tmp_path), limits, extractor=misbehave)}
+    assert time.monotonic() - started < 90
+    assert isinstance(results["a-good.md"], ExtractedDocument)
+    assert isinstance(results["z-good.md"], ExtractedDocument)
+    errors = {name: r.error for name, r in results.items() if isinstance(r, DocumentFailure)}
+    assert errors["hang.md"] == "extraction exceeded the 3 s time limit (stopped)"
+    assert errors["crash.md"].startswith("extraction crashed (worker exit code 3)")
+    assert "memory" in errors["bomb.md"]
+    # The pool recovers: the next batch extracts normally.
+    again = list(extract_isolated(pending_files(tmp_path)[:1], limits))
+    assert isinstance(again[0], ExtractedDocument)

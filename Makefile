@@ -1,4 +1,4 @@
-.PHONY: dev test bench lint samples
+.PHONY: dev test bench bench-sensor eval robustness lint samples
 
 dev:  ## set up and start dagster dev on 127.0.0.1:3000
 	bash scripts/dev.sh
@@ -11,9 +11,27 @@ lint:
 
 # make bench DOCS=../shared/data/corpus
 DOCS ?= inbox
-bench:  ## ingest a folder and print stage timings, throughput and the no-op re-run
+bench:  ## ingest a folder: stage timings, throughput vs pure embedding, no-op re-run
+	mkdir -p bench-results
 	bash scripts/setup.sh
-	.venv/bin/python benchmarks/bench_ingest.py $(DOCS)
+	.venv/bin/python benchmarks/bench_ingest.py $(DOCS) --out bench-results/ingest.json
+
+bench-sensor:  ## sensor tick over 1k/10k unchanged files, file-to-searchable under dagster dev
+	bash scripts/setup.sh
+	.venv/bin/python benchmarks/bench_sensor.py --freshness
+
+# make eval DATASET=../shared/data/scifact
+DATASET ?= ../shared/data/scifact
+eval:  ## retrieval quality (nDCG@10, recall, MRR, latency) on a BEIR dataset
+	mkdir -p bench-results
+	bash scripts/setup.sh
+	.venv/bin/rag-pipeline eval --dataset $(DATASET) --out bench-results/eval.json
+
+# make robustness FOLDERS="../shared/data/bad-inputs ../shared/data/corpus"
+FOLDERS ?= ../shared/data/bad-inputs
+robustness:  ## files, indexed, failed by reason, crashed, hung
+	bash scripts/setup.sh
+	.venv/bin/python benchmarks/robustness.py $(FOLDERS)
 
 samples:  ## regenerate the binary sample documents in inbox/
 	.venv/bin/python scripts/make_samples.py

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+
+from rag_pipeline.sqlite import transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -51,15 +53,8 @@ class CollectionRegistry:
         with self._connect() as conn:
             conn.executescript(_SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=60)
-        try:
-            conn.execute("PRAGMA busy_timeout=60000")
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path)
 
     def register(self, name: str, model: str, fingerprint: str, dimension: int) -> None:
         with self._connect() as conn:

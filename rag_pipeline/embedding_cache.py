@@ -7,11 +7,13 @@ copied through the staging area.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
+
+from rag_pipeline.sqlite import select_in, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vectors (
@@ -31,35 +33,21 @@ class EmbeddingCache:
         with self._connect() as conn:
             conn.executescript(_SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=60)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=60000")
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path)
 
     def missing(self, fingerprint: str, content_hashes: Iterable[str]) -> set[str]:
         wanted = set(content_hashes)
         return wanted - set(self.get(fingerprint, wanted))
 
     def get(self, fingerprint: str, content_hashes: Iterable[str]) -> dict[str, np.ndarray]:
-        hashes = list(content_hashes)
-        found: dict[str, np.ndarray] = {}
         with self._connect() as conn:
-            for start in range(0, len(hashes), 500):
-                part = hashes[start : start + 500]
-                rows = conn.execute(
-                    f"SELECT content_hash, vector FROM vectors WHERE fingerprint = ? AND "
-                    f"content_hash IN ({','.join('?' * len(part))})",
-                    [fingerprint, *part],
-                )
-                for content_hash, blob in rows:
-                    found[content_hash] = np.frombuffer(blob, dtype=np.float32)
-        return found
+            return {
+                content_hash: np.frombuffer(blob, dtype=np.float32)
+                for content_hash, blob in select_in(
+                    conn, "SELECT content_hash, vector FROM vectors WHERE fingerprint = ? AND "
+                    "content_hash IN ({marks})", content_hashes, [fingerprint])
+            }
 
     def put(self, fingerprint: str, vectors: dict[str, np.ndarray]) -> None:
         with self._connect() as conn:

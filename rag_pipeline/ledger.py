@@ -11,11 +11,12 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag_pipeline.records import Chunk, CleanedDocument, DocumentFailure, SourceFile
+from rag_pipeline.sqlite import select_in, transaction
 
 INDEXED = "indexed"
 FAILED = "failed"
@@ -94,17 +95,8 @@ class Ledger:
         with self._connect() as conn:
             conn.executescript(_SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=60)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=60000")
-            with conn:  # one transaction
-                yield conn
-        finally:
-            conn.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -127,33 +119,23 @@ class Ledger:
 
     def chunk_ids(self, document_ids: Iterable[str]) -> dict[str, set[str]]:
         result: dict[str, set[str]] = {}
-        ids = list(document_ids)
         with self._connect() as conn:
-            for start in range(0, len(ids), 500):
-                part = ids[start : start + 500]
-                rows = conn.execute(
-                    f"SELECT document_id, chunk_id FROM chunks WHERE document_id IN "
-                    f"({','.join('?' * len(part))})",
-                    part,
-                )
-                for document_id, chunk_id in rows:
-                    result.setdefault(document_id, set()).add(chunk_id)
+            for document_id, chunk_id in select_in(
+                conn, "SELECT document_id, chunk_id FROM chunks WHERE document_id IN ({marks})",
+                document_ids,
+            ):
+                result.setdefault(document_id, set()).add(chunk_id)
         return result
 
     def indexed_text_hashes(self, text_hashes: Iterable[str]) -> dict[str, str]:
         """text hash -> id of an indexed document with that exact content."""
-        hashes = list(set(text_hashes))
         found: dict[str, str] = {}
         with self._connect() as conn:
-            for start in range(0, len(hashes), 500):
-                part = hashes[start : start + 500]
-                rows = conn.execute(
-                    f"SELECT text_hash, document_id FROM documents WHERE status = ? AND "
-                    f"text_hash IN ({','.join('?' * len(part))}) ORDER BY source_path",
-                    [INDEXED, *part],
-                )
-                for text_hash, document_id in rows:
-                    found.setdefault(text_hash, document_id)
+            for text_hash, document_id in select_in(
+                conn, "SELECT text_hash, document_id FROM documents WHERE status = ? AND "
+                "text_hash IN ({marks}) ORDER BY source_path", set(text_hashes), [INDEXED],
+            ):
+                found.setdefault(text_hash, document_id)
         return found
 
     def iter_chunks(self) -> Iterator[Chunk]:
@@ -164,19 +146,13 @@ class Ledger:
                 yield Chunk.from_payload(chunk_id, json.loads(payload))
 
     def get_chunks(self, chunk_ids: Iterable[str]) -> dict[str, Chunk]:
-        ids = list(chunk_ids)
-        result: dict[str, Chunk] = {}
         with self._connect() as conn:
-            for start in range(0, len(ids), 500):
-                part = ids[start : start + 500]
-                rows = conn.execute(
-                    f"SELECT chunk_id, payload FROM chunks WHERE chunk_id IN "
-                    f"({','.join('?' * len(part))})",
-                    part,
-                )
-                for chunk_id, payload in rows:
-                    result[chunk_id] = Chunk.from_payload(chunk_id, json.loads(payload))
-        return result
+            return {
+                chunk_id: Chunk.from_payload(chunk_id, json.loads(payload))
+                for chunk_id, payload in select_in(
+                    conn, "SELECT chunk_id, payload FROM chunks WHERE chunk_id IN ({marks})",
+                    chunk_ids)
+            }
 
     def generation(self) -> int:
         """Increases with every committed batch: a watcher can tell "already seen" from "new"."""
@@ -227,69 +203,66 @@ class Ledger:
 
     def apply(self, update: LedgerUpdate) -> None:
         now = time.time()
-        with closing(sqlite3.connect(self.path, timeout=60)) as conn:
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=60000")
-            with conn:
-                generation = conn.execute(
-                    "INSERT INTO commits (committed_at) VALUES (?)", (now,)).lastrowid
-                shards = {d.source.shard for d, _ in update.indexed}
-                shards |= {d.source.shard for d in update.duplicates}
-                shards |= {f.source.shard for f in update.failed}
-                for document_id in update.deleted:
-                    row = conn.execute("SELECT shard FROM documents WHERE document_id = ?",
-                                       (document_id,)).fetchone()
-                    if row:
-                        shards.add(row[0])
+        with self._connect() as conn:
+            generation = conn.execute(
+                "INSERT INTO commits (committed_at) VALUES (?)", (now,)).lastrowid
+            shards = {d.source.shard for d, _ in update.indexed}
+            shards |= {d.source.shard for d in update.duplicates}
+            shards |= {f.source.shard for f in update.failed}
+            for document_id in update.deleted:
+                row = conn.execute("SELECT shard FROM documents WHERE document_id = ?",
+                                   (document_id,)).fetchone()
+                if row:
+                    shards.add(row[0])
+            conn.executemany(
+                "INSERT INTO shard_generations (shard, generation) VALUES (?, ?) "
+                "ON CONFLICT(shard) DO UPDATE SET generation = excluded.generation",
+                [(shard, generation) for shard in shards],
+            )
+            for document_id in update.deleted:
+                conn.execute("DELETE FROM documents WHERE document_id = ?", (document_id,))
+            for document, chunks in update.indexed:
+                self._upsert_document(conn, document.source, now, status=INDEXED,
+                                      file_hash=document.file_hash,
+                                      text_hash=document.text_hash,
+                                      num_pages=document.num_pages, num_chunks=len(chunks))
+                conn.execute("DELETE FROM chunks WHERE document_id = ?",
+                             (document.source.document_id,))
                 conn.executemany(
-                    "INSERT INTO shard_generations (shard, generation) VALUES (?, ?) "
-                    "ON CONFLICT(shard) DO UPDATE SET generation = excluded.generation",
-                    [(shard, generation) for shard in shards],
+                    "INSERT INTO chunks (chunk_id, document_id, chunk_index, content_hash, "
+                    "payload) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (c.chunk_id, c.document_id, c.chunk_index, c.content_hash,
+                         json.dumps(c.payload(), ensure_ascii=False))
+                        for c in chunks
+                    ],
                 )
-                for document_id in update.deleted:
-                    conn.execute("DELETE FROM documents WHERE document_id = ?", (document_id,))
-                for document, chunks in update.indexed:
-                    self._upsert_document(conn, document.source, now, status=INDEXED,
-                                          file_hash=document.file_hash,
-                                          text_hash=document.text_hash,
-                                          num_pages=document.num_pages, num_chunks=len(chunks))
-                    conn.execute("DELETE FROM chunks WHERE document_id = ?",
-                                 (document.source.document_id,))
-                    conn.executemany(
-                        "INSERT INTO chunks (chunk_id, document_id, chunk_index, content_hash, "
-                        "payload) VALUES (?, ?, ?, ?, ?)",
-                        [
-                            (c.chunk_id, c.document_id, c.chunk_index, c.content_hash,
-                             json.dumps(c.payload(), ensure_ascii=False))
-                            for c in chunks
-                        ],
-                    )
-                for document in update.duplicates:
-                    self._upsert_document(conn, document.source, now, status=DUPLICATE,
-                                          file_hash=document.file_hash,
-                                          text_hash=document.text_hash,
-                                          num_pages=document.num_pages,
-                                          duplicate_of=document.duplicate_of)
-                    conn.execute("DELETE FROM chunks WHERE document_id = ?",
-                                 (document.source.document_id,))
-                for failure in update.failed:
-                    self._upsert_document(conn, failure.source, now, status=FAILED,
-                                          file_hash=failure.file_hash, error=failure.error)
-                    conn.execute("DELETE FROM chunks WHERE document_id = ?",
-                                 (failure.source.document_id,))
+            for document in update.duplicates:
+                self._upsert_document(conn, document.source, now, status=DUPLICATE,
+                                      file_hash=document.file_hash,
+                                      text_hash=document.text_hash,
+                                      num_pages=document.num_pages,
+                                      duplicate_of=document.duplicate_of)
+                conn.execute("DELETE FROM chunks WHERE document_id = ?",
+                             (document.source.document_id,))
+            for failure in update.failed:
+                self._upsert_document(conn, failure.source, now, status=FAILED,
+                                      file_hash=failure.file_hash, error=failure.error)
+                conn.execute("DELETE FROM chunks WHERE document_id = ?",
+                             (failure.source.document_id,))
+            conn.executemany(
+                "UPDATE documents SET size = ?, mtime_ns = ?, updated_at = ? "
+                "WHERE document_id = ?",
+                [(f.size, f.mtime_ns, now, f.document_id) for f in update.touched],
+            )
+            if update.deleted:
+                # A duplicate whose original is gone must be indexed in its own right:
+                # forget its content so the next scan of its shard processes it again.
                 conn.executemany(
-                    "UPDATE documents SET size = ?, mtime_ns = ?, updated_at = ? "
-                    "WHERE document_id = ?",
-                    [(f.size, f.mtime_ns, now, f.document_id) for f in update.touched],
+                    "UPDATE documents SET file_hash = NULL, mtime_ns = -1 "
+                    "WHERE duplicate_of = ?",
+                    [(d,) for d in update.deleted],
                 )
-                if update.deleted:
-                    # A duplicate whose original is gone must be indexed in its own right:
-                    # forget its content so the next scan of its shard processes it again.
-                    conn.executemany(
-                        "UPDATE documents SET file_hash = NULL, mtime_ns = -1 "
-                        "WHERE duplicate_of = ?",
-                        [(d,) for d in update.deleted],
-                    )
 
     @staticmethod
     def _upsert_document(

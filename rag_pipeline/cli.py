@@ -82,8 +82,10 @@ def run_ingest(settings: Settings, shards: Sequence[str] | None = None) -> dict[
 
 
 def _root_cause(error: object) -> str:
-    """The innermost error's first line (Dagster wraps step errors in its own)."""
-    while getattr(error, "cause", None) is not None:
+    """The first line of the first error that is not one of Dagster's wrappers."""
+    while getattr(error, "cause", None) is not None and str(
+        getattr(error, "cls_name", "") or ""
+    ).startswith("Dagster"):
         error = error.cause  # type: ignore[attr-defined]
     message = str(getattr(error, "message", error)).strip()
     return message.splitlines()[0] if message else type(error).__name__

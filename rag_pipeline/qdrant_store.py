@@ -9,6 +9,7 @@ Readers go through an alias (`chunks`) that points to the live collection.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -49,6 +50,8 @@ class QdrantStore:
         self.lock_timeout_seconds = lock_timeout_seconds
         self.retries = retries
         self._remote: QdrantClient | None = None
+        self._held: QdrantClient | None = None
+        self._held_by: int | None = None
 
     @property
     def is_local(self) -> bool:
@@ -60,6 +63,10 @@ class QdrantStore:
 
     @contextmanager
     def session(self) -> Iterator[QdrantClient]:
+        """A client for a short piece of work (local mode: the folder is locked meanwhile)."""
+        if self._held is not None and self._held_by == threading.get_ident():
+            yield self._held  # inside holding(): reuse the open client
+            return
         if self.url:
             if self._remote is None:
                 self._remote = QdrantClient(
@@ -74,6 +81,20 @@ class QdrantStore:
                 yield client
             finally:
                 client.close()
+
+    @contextmanager
+    def holding(self) -> Iterator[QdrantClient]:
+        """Keep one client open for several calls (checks, publishing): local mode loads the
+        whole collection on every open. Searches from other processes wait meanwhile."""
+        if self._held is not None and self._held_by == threading.get_ident():
+            yield self._held
+            return
+        with self.session() as client:
+            self._held, self._held_by = client, threading.get_ident()
+            try:
+                yield client
+            finally:
+                self._held, self._held_by = None, None
 
     def _retry(self, action: str, fn: Callable[[], T]) -> T:
         delay = 1.0

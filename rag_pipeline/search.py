@@ -48,8 +48,9 @@ class Searcher:
     model, search keeps answering from the old collection with the old model."""
 
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
-                 collection: str | None = None) -> None:
-        self.services = PipelineServices(settings or Settings.from_env(), embedder)
+                 collection: str | None = None,
+                 services: PipelineServices | None = None) -> None:
+        self.services = services or PipelineServices(settings or Settings.from_env(), embedder)
         self.collection = collection
 
     def _query_embedder(self, collection: str | None) -> Embedder:

@@ -66,6 +66,11 @@ def embedding_batch_checks(services: PipelineServices,
 
 
 def qdrant_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
+    with services.qdrant.holding():  # one open of the local store for all the checks
+        return _qdrant_index_checks(services)
+
+
+def _qdrant_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
     qdrant, ledger = services.qdrant, services.ledger
     ledger_chunks = list(ledger.iter_chunks())
     sample = sample_payloads(ledger_chunks, services.settings.quality.payload_sample_size)
@@ -102,6 +107,11 @@ def failed_documents(services: PipelineServices) -> CheckOutcome:
 
 
 def bm25_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
+    with services.qdrant.holding():  # one open of the local store for all the checks
+        return _bm25_index_checks(services)
+
+
+def _bm25_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
     path = services.settings.bm25_path
     bm25_entries = len(BM25Index.load(path)) if path.exists() else None
     return {
@@ -129,7 +139,7 @@ def retrieval_smoke(services: PipelineServices, collection: str | None = None,
     if not applicable:
         return CheckOutcome(True, "skipped: no golden document is indexed in this folder",
                             {"num_questions": 0})
-    searcher = Searcher(settings, collection=collection)
+    searcher = Searcher(collection=collection, services=services)
     misses = []
     for question in applicable:
         hits = searcher.search(question["question"], k=thresholds.retrieval_k, mode=mode)

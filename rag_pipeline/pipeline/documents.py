@@ -39,13 +39,20 @@ def extract_shards(services: PipelineServices, shards: list[str], log: Log) -> d
         workers=settings.extract_workers)
     totals: Counter[str] = Counter()
     failure_reasons: Counter[str] = Counter()
+    changes_by_shard = {
+        shard: diff_against_ledger(by_shard[shard],
+                                   {k: v for k, v in known.items() if v.shard == shard})
+        for shard in shards
+    }
+    # All shards' files in one batch: the workers never wait at a shard boundary.
+    pending = [p for changes in changes_by_shard.values() for p in changes.pending]
+    results = {r.source.document_id: r for r in extract_isolated(pending, limits)}
     for shard in shards:
-        changes = diff_against_ledger(
-            by_shard[shard], {k: v for k, v in known.items() if v.shard == shard}
-        )
+        changes = changes_by_shard[shard]
         extracted: list[ExtractedDocument] = []
         failures: list[DocumentFailure] = []
-        for result in extract_isolated(changes.pending, limits):
+        for item in changes.pending:
+            result = results[item.source.document_id]
             if isinstance(result, DocumentFailure):
                 failures.append(result)
                 failure_reasons[result.error.split(":")[0]] += 1

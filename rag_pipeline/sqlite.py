@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import ClassVar
 
 _BATCH = 500
 """Parameters per IN (...) query (SQLite caps the number of parameters)."""
@@ -34,3 +35,18 @@ def select_in(conn: sqlite3.Connection, query: str, values: Iterable[str],
         part = items[start : start + _BATCH]
         yield from conn.execute(query.format(marks=",".join("?" * len(part))),
                                 [*leading, *part])
+
+
+class SqliteStore:
+    """A SQLite file with a schema, created on first use; subclasses set `schema`."""
+
+    schema: ClassVar[str] = ""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as conn:
+            conn.executescript(self.schema)
+
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path)

@@ -34,6 +34,12 @@ def test_drop_a_file_then_delete_it(tmp_path: Path) -> None:
         except TimeoutError:
             pytest.fail(f"the deleted document was still found after 240 s; runs: {dev.runs()}"
                         f"\n{dev.tail()}")
+        # The index changes before the run ends (checks and publish follow the writes).
+        finished = ("SUCCESS", "FAILURE", "CANCELED")
+        try:
+            wait_for(lambda: all(r["status"] in finished for r in dev.runs()), timeout=120)
+        except TimeoutError:
+            pytest.fail(f"runs did not finish within 120 s: {dev.runs()}\n{dev.tail()}")
         runs = dev.runs()
         assert len(runs) == 2, runs  # one run to add, one to delete
         assert all(r["status"] == "SUCCESS" for r in runs), runs

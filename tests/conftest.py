@@ -16,7 +16,7 @@ def model_spec() -> EmbeddingModelSpec:
 
 @pytest.fixture(scope="session")
 def tokenizer(model_spec: EmbeddingModelSpec) -> ModelTokenizer:
-    return tokenizer_for(model_spec.path, model_spec.max_seq_length)
+    return tokenizer_for(model_spec.tokenizer_folder, model_spec.max_seq_length)
 
 
 @pytest.fixture

@@ -117,3 +117,20 @@ def test_changed_documents_during_migration_reach_the_new_collection(
     assert services.qdrant.count(services.target_collection) == services.ledger.num_chunks()
     sources = {h.chunk.source_path for h in Searcher(model_a).search("sourdough", k=10)}
     assert "bread.html" not in sources
+
+
+def test_switch_to_the_second_real_model_served_by_onnx(model_a: Settings) -> None:
+    """paraphrase-MiniLM-L3-v2 ships as a bare ONNX file: it embeds, backfills and goes live."""
+    model_b = replace(model_a, embedding_model="paraphrase-MiniLM-L3-v2", golden_set=None)
+    services = PipelineServices(model_b)
+    assert services.model.backend == "onnx" and services.model.max_seq_length == 128
+    reports = run_ingest(model_b)
+    assert reports["chunk_embeddings"]["num_chunks_embedded"] > 0
+    assert reports["published_collection"]["published"] is True
+    live = services.qdrant.live()
+    assert live is not None and "paraphrase-minilm-l3-v2" in live
+    with services.qdrant.session() as client:
+        assert client.get_collection(live).config.params.vectors.size == 384
+    hits = Searcher(model_b).search("which chess opening starts with the Sicilian", k=1,
+                                    mode="dense")
+    assert hits[0].chunk.source_path == "chess.txt"

@@ -80,7 +80,7 @@ class PipelineServices:
 
     @cached_property
     def chunker(self) -> Chunker:
-        tokenizer = tokenizer_for(self.model.path, self.model.max_seq_length)
+        tokenizer = tokenizer_for(self.model.tokenizer_folder, self.model.max_seq_length)
         return Chunker(
             tokenizer,
             ChunkingConfig(self.settings.chunk_tokens, self.settings.chunk_overlap_tokens),

@@ -97,6 +97,9 @@ class Settings:
     extract_workers: int = 2
     max_file_mb: int = 200
     max_pages: int = 2000
+    ocr_language: str = "eng"
+    """Tesseract language(s) for pages without a text layer; empty turns OCR off."""
+    ocr_max_pages: int = 100
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     golden_set: Path | None = PROJECT_ROOT / "golden_questions.json"
     """Questions with the document expected in the top k (the retrieval smoke check)."""
@@ -121,6 +124,8 @@ class Settings:
             extract_workers=_env_int("RAG_EXTRACT_WORKERS", 2),
             max_file_mb=_env_int("RAG_MAX_FILE_MB", 200),
             max_pages=_env_int("RAG_MAX_PAGES", 2000),
+            ocr_language=os.environ.get("RAG_OCR_LANGUAGE", "eng").strip(),
+            ocr_max_pages=_env_int("RAG_OCR_MAX_PAGES", 100),
             quality=QualityThresholds.from_env(),
             golden_set=Path(_env("RAG_GOLDEN_SET", str(PROJECT_ROOT / "golden_questions.json"))),
         )

@@ -3,12 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# The browser test renders the Dagster UI in Debian's Chromium: install it where missing.
-if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
-        && [ "$(id -u)" = "0" ]; then
-    apt-get update -qq >/dev/null && \
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || \
-        echo "warning: could not install chromium; the browser test will be skipped" >&2
+# The browser test renders the Dagster UI in Debian's Chromium, and the OCR tests need
+# Tesseract: install them where missing.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v tesseract >/dev/null 2>&1 || missing+=(tesseract-ocr)
+if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    { apt-get update -qq >/dev/null && \
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } || \
+        echo "warning: could not install ${missing[*]}; their tests will be skipped" >&2
 fi
 .venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"

@@ -32,6 +32,20 @@ def write_pdf(path: Path, pages: list[list[tuple[str, str]]], header: str | None
     return path
 
 
+def write_scanned_pdf(path: Path, paragraphs: list[str]) -> Path:
+    """An image-only PDF: each paragraph is typeset on a page, rendered, and kept as a picture."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scan = pymupdf.open()
+    for text in paragraphs:
+        source = pymupdf.open()
+        source.new_page().insert_textbox(pymupdf.Rect(72, 72, 520, 400), text, fontsize=14)
+        pixmap = source[0].get_pixmap(dpi=150)
+        page = scan.new_page()
+        page.insert_image(page.rect, pixmap=pixmap)
+    scan.save(path)
+    return path
+
+
 def write_docx(path: Path, title: str, sections: list[tuple[str, str]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     document = Document()

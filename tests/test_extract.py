@@ -6,9 +6,10 @@ import pytest
 
 from rag_pipeline.changes import PendingFile
 from rag_pipeline.extract import extract_document
+from rag_pipeline.extract.pdf import OcrOptions, ocr_unavailable_reason
 from rag_pipeline.ids import document_id_for, file_hash, shard_for
 from rag_pipeline.records import DocumentFailure, ExtractedDocument, SourceFile
-from tests.fixtures import write_docx, write_pdf, write_text
+from tests.fixtures import write_docx, write_pdf, write_scanned_pdf, write_text
 
 
 def pending(path: Path, root: Path) -> PendingFile:
@@ -96,14 +97,107 @@ def test_encrypted_pdf_fails_clearly(tmp_path: Path) -> None:
     assert result.error == "password-protected PDF"
 
 
-def test_image_only_pdf_fails_clearly(tmp_path: Path) -> None:
+SCANNED = ["The lighthouse keeper climbed ninety steps every evening to light the lamp.",
+           "Fog horns warned ships away from the rocks when the light could not be seen."]
+
+
+def test_image_only_pdf_without_ocr_fails_clearly(tmp_path: Path) -> None:
+    path = write_scanned_pdf(tmp_path / "scan.pdf", SCANNED)
+    result = extract_document(pending(path, tmp_path), ocr=OcrOptions(language=""))
+    assert isinstance(result, DocumentFailure)
+    assert result.error.startswith("no text layer (image-only PDF) and OCR disabled")
+
+
+@pytest.mark.skipif(ocr_unavailable_reason() is not None,
+                    reason="tesseract-ocr is not installed (scripts/test.sh installs it)")
+def test_image_only_pdf_is_read_by_ocr_with_page_numbers(tmp_path: Path) -> None:
+    path = write_scanned_pdf(tmp_path / "scan.pdf", SCANNED)
+    result = extract_document(pending(path, tmp_path))
+    assert isinstance(result, ExtractedDocument), result
+    def page_text(number: int) -> str:
+        return " ".join(" ".join(e.text for e in result.elements
+                                 if e.page_number == number).split())
+
+    assert "lighthouse keeper climbed ninety steps" in page_text(1)
+    assert "Fog horns warned ships" in page_text(2)
+
+
+@pytest.mark.skipif(ocr_unavailable_reason() is not None,
+                    reason="tesseract-ocr is not installed (scripts/test.sh installs it)")
+def test_ocr_stops_at_its_page_limit(tmp_path: Path) -> None:
+    path = write_scanned_pdf(tmp_path / "scan.pdf", SCANNED)
+    result = extract_document(pending(path, tmp_path), ocr=OcrOptions(max_pages=1))
+    assert isinstance(result, ExtractedDocument)
+    assert {e.page_number for e in result.elements} == {1}
+
+
+def test_a_blank_picture_without_text_fails_clearly(tmp_path: Path) -> None:
     import pymupdf
 
     document = pymupdf.open()
     page = document.new_page()
     page.draw_rect(pymupdf.Rect(50, 50, 200, 200), fill=(0, 0, 0))
-    path = tmp_path / "scan.pdf"
+    path = tmp_path / "drawing.pdf"
     document.save(path)
     result = extract_document(pending(path, tmp_path))
     assert isinstance(result, DocumentFailure)
-    assert "no text layer" in result.error
+    assert result.error == "no text found in document"
+
+
+TEXT = "Café au lait, naïve résumé — “quotes” in the Straße of Zürich.\n\nCrème brûlée follows.\n"
+
+
+@pytest.mark.parametrize(("name", "encoding"), [
+    ("windows.txt", "cp1252"), ("latin.md", "latin-1"), ("wide.txt", "utf-16"),
+    ("bom.txt", "utf-8-sig"),
+])
+def test_non_utf8_text_decodes_without_mojibake(tmp_path: Path, name: str, encoding: str) -> None:
+    text = TEXT.replace("—", "-").replace("“", '"').replace("”", '"') \
+        if encoding == "latin-1" else TEXT
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    document = extract_ok(path, tmp_path)
+    extracted = " ".join(e.text for e in document.elements)
+    assert "naïve résumé" in extracted and "Crème brûlée" in extracted and "Zürich" in extracted
+
+
+def test_binary_junk_named_txt_fails_with_a_reason(tmp_path: Path) -> None:
+    import random
+
+    path = tmp_path / "notes.txt"
+    rng = random.Random(7)
+    path.write_bytes(bytes(rng.randrange(256) for _ in range(4000)))
+    result = extract_document(pending(path, tmp_path))
+    assert isinstance(result, DocumentFailure)
+    assert result.error.startswith("cannot decode text file: binary content")
+
+
+def test_a_pdf_with_a_wrong_extension_is_read_as_a_pdf(tmp_path: Path) -> None:
+    source = write_pdf(tmp_path / "report.pdf", [[("p", "Quarterly figures improved.")]])
+    path = source.rename(tmp_path / "report.docx")
+    document = extract_ok(path, tmp_path)
+    assert "Quarterly figures improved." in document.elements[0].text
+
+
+def test_a_docx_named_pdf_fails_or_reads_but_never_crashes(tmp_path: Path) -> None:
+    source = write_docx(tmp_path / "memo.docx", "Memo", [("Body", "Lunch is at noon.")])
+    path = source.rename(tmp_path / "memo.pdf")
+    result = extract_document(pending(path, tmp_path))
+    if isinstance(result, DocumentFailure):
+        assert result.error.startswith("not a valid PDF")
+    else:
+        assert "Lunch is at noon." in " ".join(e.text for e in result.elements)
+
+
+def test_an_oversize_file_fails_before_it_is_parsed(tmp_path: Path) -> None:
+    path = write_text(tmp_path / "big.txt", "word " * 300_000)
+    result = extract_document(pending(path, tmp_path), max_file_bytes=1024 * 1024)
+    assert isinstance(result, DocumentFailure)
+    assert result.error == "exceeds 1 MiB file size limit (1.4 MiB)"
+
+
+def test_too_many_pages_fail_with_the_limit_in_the_reason(tmp_path: Path) -> None:
+    path = write_pdf(tmp_path / "long.pdf", [[("p", f"Page {i}.")] for i in range(12)])
+    result = extract_document(pending(path, tmp_path), max_pages=10)
+    assert isinstance(result, DocumentFailure)
+    assert result.error == "exceeds 10 pages limit (12 pages)"

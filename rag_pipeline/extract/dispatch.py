@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from rag_pipeline.changes import PendingFile
 from rag_pipeline.extract.errors import ExtractionError
-from rag_pipeline.extract.pdf import extract_pdf
+from rag_pipeline.extract.pdf import OcrOptions, extract_pdf
 from rag_pipeline.extract.unstructured_formats import extract_with_unstructured
 from rag_pipeline.records import DocumentFailure, ExtractedDocument
 
@@ -23,11 +24,18 @@ DEFAULT_MAX_PAGES = 2000
 DEFAULT_MAX_CHARACTERS = 20_000_000
 
 
+def _is_pdf(path: Path) -> bool:
+    """PDF readers accept the signature anywhere in the first kilobyte."""
+    with path.open("rb") as handle:
+        return b"%PDF-" in handle.read(1024)
+
+
 def extract_document(
     pending: PendingFile,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     max_pages: int = DEFAULT_MAX_PAGES,
     max_characters: int = DEFAULT_MAX_CHARACTERS,
+    ocr: OcrOptions | None = None,
 ) -> ExtractedDocument | DocumentFailure:
     """Never raises for a bad document: returns a DocumentFailure with the reason instead."""
     source = pending.source
@@ -44,8 +52,8 @@ def extract_document(
                 f"exceeds {max_file_bytes / 2**20:,.0f} MiB file size limit "
                 f"({source.size / 2**20:,.1f} MiB)"
             )
-        if suffix == ".pdf":
-            elements, num_pages = extract_pdf(source.path, max_pages=max_pages)
+        if suffix == ".pdf" or _is_pdf(source.path):  # a PDF under another name is still one
+            elements, num_pages = extract_pdf(source.path, max_pages=max_pages, ocr=ocr)
         else:
             elements, num_pages = extract_with_unstructured(source.path)
         if not any(e.text.strip() for e in elements):

@@ -20,6 +20,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from rag_pipeline.changes import PendingFile
 from rag_pipeline.extract.dispatch import extract_document
+from rag_pipeline.extract.pdf import OcrOptions
 from rag_pipeline.records import DocumentFailure, ExtractedDocument
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ class ExtractionLimits:
     max_pages: int = 2000
     max_characters: int = 20_000_000
     workers: int = 2
+    ocr_language: str = "eng"
+    ocr_max_pages: int = 100
 
 
 def _init_worker(memory_mb: int) -> None:
@@ -60,7 +63,8 @@ def _init_worker(memory_mb: int) -> None:
 
 def _extract(pending: PendingFile, limits: ExtractionLimits) -> ExtractedDocument | DocumentFailure:
     return extract_document(pending, max_file_bytes=limits.max_file_mb * 1024 * 1024,
-                            max_pages=limits.max_pages, max_characters=limits.max_characters)
+                            max_pages=limits.max_pages, max_characters=limits.max_characters,
+                            ocr=OcrOptions(limits.ocr_language, limits.ocr_max_pages))
 
 
 _pools: dict[tuple[int, int], ProcessPool] = {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from rag_pipeline.extract.errors import ExtractionError
@@ -12,6 +14,7 @@ from rag_pipeline.records import Element
 logger = logging.getLogger(__name__)
 
 _BOLD_FLAG = 16
+OCR_DPI = 200
 _HEADING_SIZE_RATIO = 1.15
 _MAX_HEADING_CHARS = 200
 
@@ -30,8 +33,45 @@ def _block_lines(block: dict) -> list[tuple[str, float, bool]]:
     return lines
 
 
-def extract_pdf(path: Path, max_pages: int | None = None) -> tuple[list[Element], int]:
+@dataclass(frozen=True)
+class OcrOptions:
+    language: str = "eng"
+    """Tesseract language(s), e.g. "eng+deu"; empty: OCR off."""
+    max_pages: int = 100
+    """Pages OCRed per document at most (OCR costs about a second per page)."""
+
+
+@lru_cache(maxsize=1)
+def ocr_unavailable_reason() -> str | None:
+    """None when Tesseract's language data is installed, else why OCR cannot run."""
     import pymupdf
+
+    try:
+        pymupdf.get_tessdata()
+    except Exception:
+        return "OCR unavailable: install tesseract-ocr"
+    return None
+
+
+def _page_blocks(page: object, textpage: object = None) -> list[list[tuple[str, float, bool]]]:
+    data = page.get_text("dict", sort=True, textpage=textpage)  # type: ignore[attr-defined]
+    blocks = [_block_lines(b) for b in data.get("blocks", []) if b.get("type") == 0]
+    return [b for b in blocks if b]
+
+
+def _ocr_blocks(page: object, options: OcrOptions) -> list[list[tuple[str, float, bool]]]:
+    textpage = page.get_textpage_ocr(  # type: ignore[attr-defined]
+        language=options.language, dpi=OCR_DPI, full=True)
+    return _page_blocks(page, textpage)
+
+
+def extract_pdf(path: Path, max_pages: int | None = None,
+                ocr: OcrOptions | None = None) -> tuple[list[Element], int]:
+    """Text per page with headings from font sizes; pages without a text layer are OCRed."""
+    import pymupdf
+
+    ocr = ocr or OcrOptions()
+    ocr_off = "OCR disabled (RAG_OCR_LANGUAGE is empty)" if not ocr.language else None
 
     try:
         document = pymupdf.open(path, filetype="pdf")
@@ -44,26 +84,39 @@ def extract_pdf(path: Path, max_pages: int | None = None) -> tuple[list[Element]
         if max_pages is not None and num_pages > max_pages:
             raise ExtractionError(f"exceeds {max_pages:,} pages limit ({num_pages:,} pages)")
         pages: list[tuple[int, list[list[tuple[str, float, bool]]]]] = []
-        unreadable = 0
+        unreadable = ocr_pages = 0
+        ocr_missing: str | None = None
         for index in range(num_pages):
             try:
                 page = document.load_page(index)
-                data = page.get_text("dict", sort=True)
+                blocks = _page_blocks(page)
+                if not blocks and page.get_images():  # a scanned page: no text layer
+                    ocr_missing = ocr_off or ocr_unavailable_reason()
+                    if ocr_missing is None and ocr_pages < ocr.max_pages:
+                        ocr_pages += 1
+                        blocks = _ocr_blocks(page, ocr)
+                    elif ocr_missing is None:
+                        ocr_missing = f"OCR limit of {ocr.max_pages:,} pages reached"
             except Exception as exc:  # one broken page must not lose the others
                 unreadable += 1
                 logger.warning("%s: page %d unreadable: %s", path.name, index + 1, exc)
                 continue
-            blocks = [_block_lines(b) for b in data.get("blocks", []) if b.get("type") == 0]
-            pages.append((index + 1, [b for b in blocks if b]))
+            pages.append((index + 1, blocks))
     if unreadable == num_pages and num_pages:
         raise ExtractionError("not a valid PDF: no page could be read")
+    if ocr_pages:
+        logger.info("%s: OCRed %d page(s) without a text layer", path.name, ocr_pages)
     sizes: Counter[float] = Counter()
     for _, blocks in pages:
         for block in blocks:
             for text, size, _bold in block:
                 sizes[round(size * 2) / 2] += len(text)
     if not sizes:
-        raise ExtractionError("no text layer (image-only PDF) and OCR unavailable")
+        if ocr_pages:
+            raise ExtractionError(f"no text layer, and OCR found no text on {ocr_pages} page(s)")
+        if ocr_missing:
+            raise ExtractionError(f"no text layer (image-only PDF) and {ocr_missing}")
+        raise ExtractionError("no text found in document")
     body_size = sizes.most_common(1)[0][0]
     elements: list[Element] = []
     for page_number, blocks in pages:

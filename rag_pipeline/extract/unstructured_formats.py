@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rag_pipeline.extract.errors import ExtractionError
 from rag_pipeline.extract.spacy_model import use_packaged_spacy_model
+from rag_pipeline.extract.text_encoding import TEXT_EXTENSIONS, detect_text_encoding
 from rag_pipeline.records import Element
 
 logger = logging.getLogger(__name__)
@@ -52,8 +53,11 @@ def extract_with_unstructured(path: Path) -> tuple[list[Element], int | None]:
     use_packaged_spacy_model()
     from unstructured.partition.auto import partition
 
+    encoding = None
+    if path.suffix.lower() in TEXT_EXTENSIONS:
+        encoding = detect_text_encoding(path)
     try:
-        raw_elements = partition(filename=str(path))
+        raw_elements = partition(filename=str(path), encoding=encoding)
     except Exception as exc:  # unstructured surfaces many parser-specific exception types
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         kind = path.suffix.lstrip(".").upper()

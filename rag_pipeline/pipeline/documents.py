@@ -36,7 +36,8 @@ def extract_shards(services: PipelineServices, shards: list[str], log: Log) -> d
     limits = ExtractionLimits(
         timeout_seconds=settings.extract_timeout_seconds, memory_mb=settings.extract_memory_mb,
         max_file_mb=settings.max_file_mb, max_pages=settings.max_pages,
-        workers=settings.extract_workers)
+        workers=settings.extract_workers, ocr_language=settings.ocr_language,
+        ocr_max_pages=settings.ocr_max_pages)
     totals: Counter[str] = Counter()
     failure_reasons: Counter[str] = Counter()
     changes_by_shard = {

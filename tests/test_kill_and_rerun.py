@@ -1,0 +1,109 @@
+"""SIGKILL in the middle of embedding and in the middle of the index writes, then re-run:
+the index converges to exactly what a clean run produces."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from rag_pipeline.cli import run_ingest
+from rag_pipeline.ledger import Ledger
+from rag_pipeline.pipeline.embeddings import EMBEDDED
+from rag_pipeline.pipeline.services import PipelineServices
+from rag_pipeline.settings import Settings
+from tests.fixtures import write_text
+from tests.test_pipeline import index_sizes, qdrant_ids
+
+pytestmark = pytest.mark.slow
+WORDS = ("river mountain copper lantern harbour meadow glacier orchard violin engine compass "
+         "falcon granite saddle cellar thunder velvet beacon canyon ember willow marble "
+         "quarry pepper tide prairie anchor fossil kettle mirror nectar puzzle rocket sierra "
+         "timber vessel walnut yeast zephyr basalt candle dune ferry garnet hollow island").split()
+
+
+def write_corpus(folder: Path, documents: int = 60, paragraphs: int = 10) -> None:
+    """About 10 chunks per document: more than one 256-text embedding slice in all."""
+    rng = random.Random(11)
+    for i in range(documents):
+        body = "\n\n".join(
+            f"Paragraph {j} of report {i}. " + " ".join(
+                f"The {rng.choice(WORDS)} near the {rng.choice(WORDS)} was {rng.choice(WORDS)}."
+                for _ in range(12))
+            for j in range(paragraphs))
+        write_text(folder / f"report{i:02d}.md", f"# Report {i}\n\n{body}\n")
+
+
+def cached_vectors(settings: Settings) -> int:
+    if not settings.embedding_cache_path.exists():
+        return 0
+    try:
+        with sqlite3.connect(settings.embedding_cache_path, timeout=1) as db:
+            return int(db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def embedded_stage_written(settings: Settings, since: float) -> bool:
+    folder = settings.staging_dir / EMBEDDED
+    return folder.exists() and any(p.stat().st_mtime >= since for p in folder.glob("*.pkl"))
+
+
+def kill_ingest_when(settings: Settings, ready: Callable[[float], bool], delay: float) -> None:
+    env = {**os.environ, "RAG_SOURCE_DIR": str(settings.source_dir),
+           "RAG_DATA_DIR": str(settings.data_dir)}
+    env.pop("DAGSTER_HOME", None)
+    started = time.time()
+    process = subprocess.Popen([str(Path(sys.executable).parent / "rag-pipeline"), "ingest"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not ready(started):
+            if process.poll() is not None:
+                pytest.fail(f"the run ended before the kill point: {process.stderr.read()!r}")
+            if time.monotonic() > deadline:
+                pytest.fail("the kill point was not reached within 300 s")
+            time.sleep(0.05)
+        time.sleep(delay)
+        assert process.poll() is None, "the run finished before it could be killed"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # the run and its extraction workers
+        process.wait(timeout=30)
+
+
+def test_sigkill_mid_embedding_and_mid_upsert_then_rerun_converges(settings: Settings) -> None:
+    settings = replace(settings, golden_set=None)
+    write_corpus(settings.source_dir)
+    clean = replace(settings, data_dir=settings.data_dir.parent / "clean")
+    run_ingest(clean)
+    expected_points, expected_chunks, _ = index_sizes(clean)
+    assert expected_chunks > 256
+
+    # 1. Killed after the first slice of vectors was cached, while the next one is computed.
+    kill_ingest_when(settings, lambda _: cached_vectors(settings) > 0, delay=0.5)
+    killed_cache = cached_vectors(settings)
+    assert 0 < killed_cache < expected_chunks
+    assert Ledger(settings.ledger_path).num_chunks() == 0  # nothing was committed
+
+    # 2. Killed just after embedding finished: inside the Qdrant / ledger / BM25 writes.
+    kill_ingest_when(settings, lambda since: embedded_stage_written(settings, since), delay=0.3)
+
+    reports = run_ingest(settings)
+    assert reports["chunk_embeddings"]["num_chunks_embedded"] == 0  # all paid for before
+    points, chunks, bm25 = index_sizes(settings)
+    assert points == chunks == bm25 == expected_points == expected_chunks
+    ledger_ids = {c.chunk_id for c in PipelineServices(settings).ledger.iter_chunks()}
+    assert qdrant_ids(settings) == ledger_ids  # no orphans, no duplicates
+    assert ledger_ids == {c.chunk_id for c in PipelineServices(clean).ledger.iter_chunks()}
+    assert reports["checks"]["bm25_index_counts_match"][0] is True
+    assert reports["checks"]["qdrant_index_no_orphans"][0] is True

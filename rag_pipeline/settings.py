@@ -99,7 +99,7 @@ class Settings:
     max_pages: int = 2000
     ocr_language: str = "eng"
     """Tesseract language(s) for pages without a text layer; empty turns OCR off."""
-    ocr_max_pages: int = 100
+    ocr_max_pages: int = 20
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     golden_set: Path | None = PROJECT_ROOT / "golden_questions.json"
     """Questions with the document expected in the top k (the retrieval smoke check)."""
@@ -125,7 +125,7 @@ class Settings:
             max_file_mb=_env_int("RAG_MAX_FILE_MB", 200),
             max_pages=_env_int("RAG_MAX_PAGES", 2000),
             ocr_language=os.environ.get("RAG_OCR_LANGUAGE", "eng").strip(),
-            ocr_max_pages=_env_int("RAG_OCR_MAX_PAGES", 100),
+            ocr_max_pages=_env_int("RAG_OCR_MAX_PAGES", 20),
             quality=QualityThresholds.from_env(),
             golden_set=Path(_env("RAG_GOLDEN_SET", str(PROJECT_ROOT / "golden_questions.json"))),
         )

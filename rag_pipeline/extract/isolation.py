@@ -35,7 +35,7 @@ class ExtractionLimits:
     max_characters: int = 20_000_000
     workers: int = 2
     ocr_language: str = "eng"
-    ocr_max_pages: int = 100
+    ocr_max_pages: int = 20
 
 
 def _init_worker(memory_mb: int) -> None:

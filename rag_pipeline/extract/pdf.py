@@ -37,8 +37,9 @@ def _block_lines(block: dict) -> list[tuple[str, float, bool]]:
 class OcrOptions:
     language: str = "eng"
     """Tesseract language(s), e.g. "eng+deu"; empty: OCR off."""
-    max_pages: int = 100
-    """Pages OCRed per document at most (OCR costs about a second per page)."""
+    max_pages: int = 20
+    """Pages OCRed per document at most: OCR costs 1-9 s per page here, and the whole document
+    must finish within the extraction time limit."""
 
 
 @lru_cache(maxsize=1)
@@ -86,6 +87,7 @@ def extract_pdf(path: Path, max_pages: int | None = None,
         pages: list[tuple[int, list[list[tuple[str, float, bool]]]]] = []
         unreadable = ocr_pages = 0
         ocr_missing: str | None = None
+        first_error = ""
         for index in range(num_pages):
             try:
                 page = document.load_page(index)
@@ -99,11 +101,12 @@ def extract_pdf(path: Path, max_pages: int | None = None,
                         ocr_missing = f"OCR limit of {ocr.max_pages:,} pages reached"
             except Exception as exc:  # one broken page must not lose the others
                 unreadable += 1
+                first_error = first_error or f"page {index + 1}: {exc}"
                 logger.warning("%s: page %d unreadable: %s", path.name, index + 1, exc)
                 continue
             pages.append((index + 1, blocks))
     if unreadable == num_pages and num_pages:
-        raise ExtractionError("not a valid PDF: no page could be read")
+        raise ExtractionError(f"not a valid PDF: no page could be read ({first_error})"[:300])
     if ocr_pages:
         logger.info("%s: OCRed %d page(s) without a text layer", path.name, ocr_pages)
     sizes: Counter[float] = Counter()
@@ -116,7 +119,8 @@ def extract_pdf(path: Path, max_pages: int | None = None,
             raise ExtractionError(f"no text layer, and OCR found no text on {ocr_pages} page(s)")
         if ocr_missing:
             raise ExtractionError(f"no text layer (image-only PDF) and {ocr_missing}")
-        raise ExtractionError("no text found in document")
+        raise ExtractionError(f"no text: {len(pages)} page(s) without a text layer or images "
+                              "(blank, damaged, or text drawn as curves)")
     body_size = sizes.most_common(1)[0][0]
     elements: list[Element] = []
     for page_number, blocks in pages:

@@ -21,9 +21,11 @@ def qdrant_index(
     """Qdrant points (vector + chunk text and metadata) of each shard, with the document ledger
     committed after the write; deleted and failed documents lose their points."""
     services = pipeline_services(pipeline, qdrant)
-    report = index_shards(services, list(context.partition_keys), context.log)
+    with services.qdrant.holding():  # local mode loads every point on open: open once
+        report = index_shards(services, list(context.partition_keys), context.log)
+        checks = qdrant_index_checks(services)
     return MaterializeResult(metadata=to_metadata(report), check_results=results(
-        "qdrant_index", qdrant_index_checks(services)))
+        "qdrant_index", checks))
 
 
 @asset(group_name="indexes", deps=[qdrant_index], kinds={"python"}, owners=OWNERS,

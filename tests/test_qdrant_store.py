@@ -1,0 +1,52 @@
+"""The local Qdrant store: one client at a time, held briefly, and never for a whole bulk write."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from filelock import Timeout
+
+from rag_pipeline import qdrant_store
+from rag_pipeline.qdrant_store import QdrantStore
+
+
+def points(n: int, dimension: int = 4) -> tuple[list[str], np.ndarray, list[dict]]:
+    ids = [str(uuid.UUID(int=i + 1)) for i in range(n)]
+    vectors = np.random.default_rng(0).random((n, dimension), dtype=np.float32)
+    return ids, vectors, [{"document_id": f"d{i}", "shard": "00"} for i in range(n)]
+
+
+def test_a_held_store_shuts_other_clients_out(tmp_path: Path) -> None:
+    store = QdrantStore(path=tmp_path / "q")
+    other = QdrantStore(path=tmp_path / "q", lock_timeout_seconds=0.5)
+    with store.holding():
+        store.ensure_collection("c", 4)
+        with pytest.raises(Timeout):
+            other.count("c")
+    assert other.count("c") == 0  # released on exit
+
+
+def test_a_bulk_upsert_inside_holding_lets_searches_in_between_sessions(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(qdrant_store, "_POINTS_PER_SESSION", 100)
+    store = QdrantStore(path=tmp_path / "q")
+    other = QdrantStore(path=tmp_path / "q", lock_timeout_seconds=0.5)
+    seen: list[int | None] = []
+    real_retry = QdrantStore._retry
+
+    def retry_then_look(self: QdrantStore, action: str, fn: Callable[[], object]) -> object:
+        result = real_retry(self, action, fn)
+        if self is store and action == "upsert":
+            seen.append(other.count("c"))  # would time out if the writer kept the lock
+        return result
+
+    monkeypatch.setattr(QdrantStore, "_retry", retry_then_look)
+    with store.holding():
+        store.ensure_collection("c", 4)
+        store.upsert("c", *points(350))
+        assert store.count("c") == 350  # the hold is back after the bulk write
+    assert seen == [100, 200, 300, 350]

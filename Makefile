@@ -9,12 +9,12 @@ test:  ## set up and run ruff + pytest
 lint:
 	.venv/bin/ruff check .
 
-# make bench DOCS=../shared/data/corpus
+# make bench DOCS=../shared/data/corpus   (about an hour on the 644-file corpus, 2 cores)
 DOCS ?= inbox
-bench:  ## ingest a folder: stage timings, throughput vs pure embedding, no-op re-run
-	mkdir -p bench-results
+SIZES ?= 5000,20000,50000,100000
+bench:  ## performance report: ingest, incremental, latency vs size, LangChain peer
 	bash scripts/setup.sh
-	.venv/bin/python benchmarks/bench_ingest.py $(DOCS) --out bench-results/ingest.json
+	.venv/bin/python -m benchmarks.report $(DOCS) --sizes $(SIZES) --out-dir bench-results --docs
 
 bench-sensor:  ## sensor tick over 1k/10k unchanged files, file-to-searchable under dagster dev
 	bash scripts/setup.sh

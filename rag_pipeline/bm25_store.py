@@ -24,7 +24,7 @@ from rank_bm25 import BM25Okapi
 
 logger = logging.getLogger(__name__)
 
-_FORMAT_VERSION = 2
+_FORMAT_VERSION = 4
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Lucene's default English stop words (what Anserini's BM25 baselines use).
 STOP_WORDS = frozenset(
@@ -71,6 +71,8 @@ class BM25Index:
     bm25: LuceneBM25 | None
     postings: dict[str, np.ndarray]
     fingerprint: str
+    k1: float = 0.9
+    b: float = 0.4
 
     def __len__(self) -> int:
         return len(self.chunk_ids)
@@ -93,6 +95,8 @@ class BM25Index:
             bm25=bm25,
             postings={t: np.asarray(p, dtype=np.int32) for t, p in postings.items()},
             fingerprint=chunk_set_fingerprint(chunk_ids),
+            k1=k1,
+            b=b,
         )
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:

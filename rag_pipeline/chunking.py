@@ -5,6 +5,8 @@
 - Tables and code are cut between rows/lines only, and kept whole when they fit.
 - Prose is packed sentence by sentence; consecutive chunks of a section share up to
   `overlap_tokens` of trailing sentences.
+- A chunk is indexed and embedded with its section title in front (`records.with_title`), and
+  the title's tokens count towards the limit.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from bisect import bisect_left
 from dataclasses import dataclass
 
 from rag_pipeline.ids import chunk_id_for, text_hash
-from rag_pipeline.records import Block, Chunk, CleanedDocument
+from rag_pipeline.records import Block, Chunk, CleanedDocument, with_title
 from rag_pipeline.tokenization import ModelTokenizer
 
 logger = logging.getLogger(__name__)
@@ -80,15 +82,15 @@ class Chunker:
         pieces.append((start, block.end))
         return [(a, b) for a, b in pieces if b > a]
 
-    def _units(self, text: str, tokens: _TokenIndex, block: Block) -> list[_Unit]:
-        if block.keeps_lines and tokens.count(block.start, block.end) <= self.size:
+    def _units(self, text: str, tokens: _TokenIndex, block: Block, size: int) -> list[_Unit]:
+        if block.keeps_lines and tokens.count(block.start, block.end) <= size:
             return [_Unit(block.start, block.end, block)]  # a table that fits stays whole
         units = []
         for start, end in self._pieces(text, block):
-            if tokens.count(start, end) <= self.size:
+            if tokens.count(start, end) <= size:
                 units.append(_Unit(start, end, block))
             else:  # a sentence or row longer than a chunk: cut at token boundaries
-                units.extend(_Unit(a, b, block) for a, b in tokens.windows(start, end, self.size))
+                units.extend(_Unit(a, b, block) for a, b in tokens.windows(start, end, size))
         return units
 
     # -- packing -------------------------------------------------------------------------------
@@ -106,11 +108,11 @@ class Chunker:
                 sections[-1].append(block)
         return sections
 
-    def _pack(self, units: list[_Unit], tokens: _TokenIndex) -> list[list[_Unit]]:
+    def _pack(self, units: list[_Unit], tokens: _TokenIndex, size: int) -> list[list[_Unit]]:
         groups: list[list[_Unit]] = []
         current: list[_Unit] = []
         for unit in units:
-            if current and tokens.count(current[0].start, unit.end) > self.size:
+            if current and tokens.count(current[0].start, unit.end) > size:
                 groups.append(current)
                 carry: list[_Unit] = []
                 for previous in reversed(current[1:]):
@@ -119,7 +121,7 @@ class Chunker:
                     ):
                         break
                     carry.insert(0, previous)
-                if carry and tokens.count(carry[0].start, unit.end) > self.size:
+                if carry and tokens.count(carry[0].start, unit.end) > size:
                     carry = []
                 current = [*carry, unit]
             else:
@@ -133,32 +135,47 @@ class Chunker:
         tokens = _TokenIndex(self.tokenizer.offsets(text))
         spans = []
         for section in self._sections(document):
-            units = [u for block in section for u in self._units(text, tokens, block)]
-            for group in self._pack(units, tokens):
+            size = self.size - self._title_tokens(section[-1].section_title)
+            units = [u for block in section for u in self._units(text, tokens, block, size)]
+            for group in self._pack(units, tokens, size):
                 spans.append((group[0].start, group[-1].end, group))
         return spans
+
+    def _title_tokens(self, title: str | None) -> int:
+        """Tokens the section title adds in front of a chunk (`with_title`), at most half of
+        a chunk: a longer title leaves too little room, so it is counted but cut by windows."""
+        prefixed = with_title("x", title)
+        if prefixed == "x":
+            return 0
+        return min(self.tokenizer.count([prefixed])[0] - 1, self.size // 2)
 
     def chunk(self, document: CleanedDocument) -> tuple[Chunk, ...]:
         text = document.text
         spans = self.spans(document)
-        counts = self.tokenizer.count([text[a:b] for a, b, _ in spans])
-        final: list[tuple[int, int, list[_Unit], int]] = []
+        counts = self.tokenizer.count(
+            [with_title(text[a:b], units[-1].block.section_title) for a, b, units in spans])
+        final: list[tuple[int, int, list[_Unit]]] = []
         for (start, end, units), count in zip(spans, counts, strict=True):
             if count <= self.size:
-                final.append((start, end, units, count))
+                final.append((start, end, units))
                 continue
             # Rare: tokenizing the span alone differs from the in-context count. Re-cut it.
+            size = max(8, self.size - self._title_tokens(units[-1].block.section_title) - 2)
             local = _TokenIndex(self.tokenizer.offsets(text[start:end]))
-            for a, b in local.windows(0, end - start, self.size):
-                final.append((start + a, start + b, units, local.count(a, b)))
+            final.extend((start + a, start + b, units)
+                         for a, b in local.windows(0, end - start, size))
+        index_texts = [with_title(text[a:b], units[-1].block.section_title)
+                       for a, b, units in final]
+        index_counts = self.tokenizer.count(index_texts)
         chunks: list[Chunk] = []
         seen: set[str] = set()
         source = document.source
-        for start, end, units, count in final:
+        for (start, end, units), index_text, count in zip(final, index_texts, index_counts,
+                                                          strict=True):
             chunk_text = text[start:end]
             if not chunk_text.strip():
                 continue
-            content_hash = text_hash(chunk_text)
+            content_hash = text_hash(index_text)
             if content_hash in seen:  # the same text twice in one document is one point
                 continue
             seen.add(content_hash)

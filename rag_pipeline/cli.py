@@ -200,17 +200,28 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
     import json
     import tempfile
+    from dataclasses import asdict
     from pathlib import Path
 
     from rag_pipeline.evaluation.run import EvalConfig, evaluate, markdown_table
 
     work_dir = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="rag-eval-"))
-    results = evaluate(EvalConfig(dataset=Path(args.dataset), work_dir=work_dir,
-                                  split=args.split, max_queries=args.max_queries,
-                                  rrf_k=args.rrf_k), settings)
-    _out(markdown_table(results))
+    report = evaluate(EvalConfig(dataset=Path(args.dataset), work_dir=work_dir,
+                                 split=args.split, max_queries=args.max_queries,
+                                 rrf_k=args.rrf_k, tune=args.tune), settings)
+    if report.tuning is not None and report.untuned is not None:
+        tuned = report.tuning
+        _out(f"Tuned on the train split (nDCG@10): bm25 k1={tuned.bm25_k1} b={tuned.bm25_b} "
+             f"(train {tuned.train_ndcg['bm25']}), rrf_k={tuned.rrf_k} "
+             f"(train hybrid {tuned.train_ndcg['hybrid']}).\n")
+        _out(f"{args.split}, before tuning:\n\n{markdown_table(report.untuned)}\n")
+        _out(f"{args.split}, tuned:\n")
+    _out(markdown_table(report.results))
     if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=2))
+        Path(args.out).write_text(json.dumps(report.results, indent=2))
+        details = {"parameters": report.parameters, "untuned": report.untuned,
+                   "tuning": asdict(report.tuning) if report.tuning else None}
+        Path(args.out).with_suffix(".details.json").write_text(json.dumps(details, indent=2))
     return 0
 
 
@@ -233,7 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--work-dir", help="keep documents and index here (re-used by the "
                             "next evaluation; default: a temporary folder)")
     evaluation.add_argument("--max-queries", type=int, default=None)
-    evaluation.add_argument("--rrf-k", type=int, default=60)
+    evaluation.add_argument("--rrf-k", type=int, default=None,
+                            help="RRF constant (default: RAG_RRF_K, 60)")
+    evaluation.add_argument("--tune", action="store_true",
+                            help="tune BM25 k1/b and the RRF constant on the train split "
+                            "(qrels/train.tsv), then report the split with them")
     publish = commands.add_parser("publish", help="move the alias to the target collection "
                                   "if its checks pass")
     publish.add_argument("--force", action="store_true",

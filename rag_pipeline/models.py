@@ -46,6 +46,9 @@ ONNX_MODELS = {
     # WordPiece vocabulary, so its tokenizer.json gives the identical ids.
     "paraphrase-MiniLM-L3-v2": (_minilm_l6_path, 128, False, 384),
 }
+INDEX_TEXT_VERSION = "title-prefix-1"
+"""What is embedded for a chunk (`records.with_title`): part of every fingerprint, since
+changing it changes the vectors."""
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx", "onnx/model.onnx")
 
 
@@ -84,7 +87,8 @@ def _onnx_spec(name: str) -> EmbeddingModelSpec:
     path = PACKAGED_MODELS[name]()
     tokenizer_folder = tokenizer_path()
     digest = hashlib.sha256()
-    digest.update(json.dumps([name, "onnx", max_seq_length, normalize], sort_keys=True).encode())
+    digest.update(json.dumps([name, "onnx", max_seq_length, normalize, INDEX_TEXT_VERSION],
+                             sort_keys=True).encode())
     digest.update((tokenizer_folder / "tokenizer.json").read_bytes())
     for weights_path in sorted(path.glob("*.onnx")):
         digest.update(f"{weights_path.name}:{weights_path.stat().st_size}".encode())
@@ -122,7 +126,8 @@ def resolve_model(name_or_path: str) -> EmbeddingModelSpec:
     pooling = _read_json(path / "1_Pooling" / "config.json")
     dimension = pooling.get("word_embedding_dimension")
     digest = hashlib.sha256()
-    digest.update(json.dumps([name, max_seq_length, normalize], sort_keys=True).encode())
+    digest.update(json.dumps([name, max_seq_length, normalize, INDEX_TEXT_VERSION],
+                             sort_keys=True).encode())
     for config_name in ("config.json", "sentence_bert_config.json", "modules.json",
                         "1_Pooling/config.json", "tokenizer.json"):
         config_path = path / config_name

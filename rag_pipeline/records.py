@@ -75,6 +75,20 @@ class CleanedDocument:
     duplicate_of: str | None = None
 
 
+MAX_TITLE_PREFIX_CHARS = 200
+"""Longer section titles are not repeated in front of their chunks."""
+
+
+def with_title(text: str, section_title: str | None) -> str:
+    """The text the retrievers index and the model embeds: a chunk cut from the middle of a
+    section gets its section title in front (BM25 and the embedding then know what the passage
+    is about); a chunk that starts with its heading, or has none, is its own text."""
+    title = " ".join((section_title or "").split())
+    if not title or len(title) > MAX_TITLE_PREFIX_CHARS or text.lstrip().startswith(title):
+        return text
+    return f"{title}\n{text}"
+
+
 @dataclass(frozen=True)
 class Chunk:
     """One unit of retrieval; `chunk_id` is its Qdrant point id: uuid5(document, content)."""
@@ -89,7 +103,13 @@ class Chunk:
     char_start: int
     char_end: int
     content_hash: str
+    """Hash of `index_text`: what is embedded, so also the embedding cache key."""
     num_tokens: int
+    """Tokens of `index_text`, by the model's tokenizer."""
+
+    @property
+    def index_text(self) -> str:
+        return with_title(self.text, self.section_title)
 
     def payload(self) -> dict[str, object]:
         from rag_pipeline.ids import shard_for

@@ -81,8 +81,9 @@ class Searcher:
         return [(chunks[cid], score) for cid, score in hits if cid in chunks]
 
     def search(self, query: str, k: int = 10, mode: Mode = "hybrid",
-               candidates: int = CANDIDATES, rrf_k: int = RRF_K) -> list[SearchHit]:
-        """Top k chunks. Hybrid fuses the top `candidates` of each retriever by RRF."""
+               candidates: int = CANDIDATES, rrf_k: int | None = None) -> list[SearchHit]:
+        """Top k chunks. Hybrid fuses the top `candidates` of each retriever by RRF
+        (`rrf_k` defaults to the settings' RAG_RRF_K)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if not query.strip():
@@ -95,7 +96,8 @@ class Searcher:
         dense, sparse = self._dense(query, limit), self._bm25(query, limit)
         chunks = {c.chunk_id: c for c, _ in [*dense, *sparse]}
         fused = reciprocal_rank_fusion([[c.chunk_id for c, _ in dense],
-                                        [c.chunk_id for c, _ in sparse]], k=rrf_k)
+                                        [c.chunk_id for c, _ in sparse]],
+                                       k=rrf_k or self.services.settings.rrf_k)
         return [SearchHit(i, score, chunks[cid]) for i, (cid, score) in enumerate(fused[:k], 1)]
 
 

@@ -100,6 +100,12 @@ class Settings:
     ocr_language: str = "eng"
     """Tesseract language(s) for pages without a text layer; empty turns OCR off."""
     ocr_max_pages: int = 20
+    bm25_k1: float = 0.9
+    """BM25 term-frequency saturation (Anserini's default; see the README's tuning table)."""
+    bm25_b: float = 0.4
+    """BM25 length normalisation (Anserini's default)."""
+    rrf_k: int = 60
+    """Hybrid search: fused score = sum over retrievers of 1 / (rrf_k + rank)."""
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     golden_set: Path | None = PROJECT_ROOT / "golden_questions.json"
     """Questions with the document expected in the top k (the retrieval smoke check)."""
@@ -126,6 +132,9 @@ class Settings:
             max_pages=_env_int("RAG_MAX_PAGES", 2000),
             ocr_language=os.environ.get("RAG_OCR_LANGUAGE", "eng").strip(),
             ocr_max_pages=_env_int("RAG_OCR_MAX_PAGES", 20),
+            bm25_k1=float(_env("RAG_BM25_K1", "0.9")),
+            bm25_b=float(_env("RAG_BM25_B", "0.4")),
+            rrf_k=_env_int("RAG_RRF_K", 60),
             quality=QualityThresholds.from_env(),
             golden_set=Path(_env("RAG_GOLDEN_SET", str(PROJECT_ROOT / "golden_questions.json"))),
         )

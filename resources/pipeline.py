@@ -43,6 +43,12 @@ class PipelineSettingsResource(ConfigurableResource):
     extract_workers: int = 2
     max_file_mb: int = 200
     max_pages: int = 2000
+    ocr_language: str = Field(default="eng", description="Tesseract language(s) for pages "
+                              "without a text layer; empty turns OCR off (RAG_OCR_LANGUAGE)")
+    ocr_max_pages: int = 20
+    bm25_k1: float = Field(default=0.9, description="BM25 k1 (RAG_BM25_K1)")
+    bm25_b: float = Field(default=0.4, description="BM25 b (RAG_BM25_B)")
+    rrf_k: int = Field(default=60, description="Hybrid search RRF constant (RAG_RRF_K)")
     golden_set: str | None = Field(default=None, description="Golden questions for the "
                                    "retrieval smoke check (RAG_GOLDEN_SET)")
     tiny_chunk_tokens: int = _QUALITY.tiny_chunk_tokens
@@ -72,6 +78,11 @@ class PipelineSettingsResource(ConfigurableResource):
             "extract_workers": settings.extract_workers,
             "max_file_mb": settings.max_file_mb,
             "max_pages": settings.max_pages,
+            "ocr_language": settings.ocr_language,
+            "ocr_max_pages": settings.ocr_max_pages,
+            "bm25_k1": settings.bm25_k1,
+            "bm25_b": settings.bm25_b,
+            "rrf_k": settings.rrf_k,
             "golden_set": str(settings.golden_set) if settings.golden_set else None,
         }
         values.update({k: v for k, v in asdict(settings.quality).items()
@@ -116,6 +127,11 @@ def pipeline_services(
         extract_workers=pipeline.extract_workers,
         max_file_mb=pipeline.max_file_mb,
         max_pages=pipeline.max_pages,
+        ocr_language=pipeline.ocr_language,
+        ocr_max_pages=pipeline.ocr_max_pages,
+        bm25_k1=pipeline.bm25_k1,
+        bm25_b=pipeline.bm25_b,
+        rrf_k=pipeline.rrf_k,
         quality=quality,
         golden_set=Path(pipeline.golden_set) if pipeline.golden_set else None,
     )

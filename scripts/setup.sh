@@ -13,7 +13,7 @@ if [ ! -f "$stamp" ]; then
     # torch first, pinned: this CPU build satisfies sentence-transformers, so pip does not
     # fetch the multi-GB CUDA build.
     .venv/bin/python -m pip install --quiet "torch==2.13.0"
-    .venv/bin/python -m pip install --quiet -e ".[test]"
+    .venv/bin/python -m pip install --quiet -e ".[test,bench]"
     rm -f .venv/.installed-*
     touch "$stamp"
 fi

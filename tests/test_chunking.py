@@ -34,7 +34,7 @@ def test_no_chunk_exceeds_the_model_limit(tokenizer: ModelTokenizer) -> None:
     chunker = Chunker(tokenizer, ChunkingConfig(chunk_tokens=10_000, overlap_tokens=0))
     assert chunker.size == tokenizer.max_content_tokens == 254
     chunks = chunker.chunk(cleaned(elements))
-    counts = tokenizer.count([c.text for c in chunks])
+    counts = tokenizer.count([c.index_text for c in chunks])
     assert max(counts) <= 254
     assert [c.num_tokens for c in chunks] == counts
 
@@ -91,11 +91,25 @@ def test_offsets_ids_and_metadata(tokenizer: ModelTokenizer) -> None:
     for index, chunk in enumerate(chunks):
         assert chunk.chunk_index == index
         assert document.text[chunk.char_start:chunk.char_end] == chunk.text
-        assert chunk.content_hash == text_hash(chunk.text)
+        assert chunk.content_hash == text_hash(chunk.index_text)
         assert chunk.chunk_id == chunk_id_for(document.source.document_id, chunk.content_hash)
         assert chunk.source_path == "doc.md"
         assert chunk.section_title == "Heading"
     assert chunks[0].page_numbers == (3, 4)
+    assert chunks[0].index_text == chunks[0].text  # it starts with its heading
+    assert all(c.index_text == f"Heading\n{c.text}" for c in chunks[1:])
+
+
+def test_section_title_is_indexed_with_every_chunk_within_the_limit(
+        tokenizer: ModelTokenizer) -> None:
+    title = "Mitochondrial dynamics in neuronal cells under oxidative stress"
+    document = cleaned([Element(title, "Title"), Element(prose(80), "NarrativeText")])
+    chunks = Chunker(tokenizer, ChunkingConfig(chunk_tokens=64, overlap_tokens=0)).chunk(document)
+    assert len(chunks) > 3
+    assert all(c.index_text.startswith(title) for c in chunks)
+    counts = tokenizer.count([c.index_text for c in chunks])
+    assert max(counts) <= 64
+    assert [c.num_tokens for c in chunks] == counts
 
 
 def test_ids_are_stable_and_distinct_across_documents(tokenizer: ModelTokenizer) -> None:

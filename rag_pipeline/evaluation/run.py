@@ -16,6 +16,7 @@ from rag_pipeline.evaluation.metrics import (
     ndcg_at_k,
     recall_at_k,
 )
+from rag_pipeline.evaluation.tuning import TunedParameters, tune
 from rag_pipeline.search import MODES, Mode, Searcher
 from rag_pipeline.settings import Settings
 
@@ -30,11 +31,24 @@ class EvalConfig:
     work_dir: Path
     split: str = "test"
     max_queries: int | None = None
-    rrf_k: int = 60
+    rrf_k: int | None = None
+    """None: the settings' RAG_RRF_K (or the tuned value)."""
+    tune: bool = False
+    """Tune BM25 k1/b and the RRF constant on the train split first, then score `split`."""
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    results: dict[str, dict]
+    """mode -> metrics on `split`, with the tuned parameters when tuning ran."""
+    parameters: dict[str, float]
+    tuning: TunedParameters | None = None
+    untuned: dict[str, dict] | None = None
+    """mode -> metrics on `split` with the parameters before tuning."""
 
 
 def score(searcher: Searcher, dataset: BeirDataset, names: dict[str, str], mode: Mode,
-          rrf_k: int) -> dict[str, float]:
+          rrf_k: int | None) -> dict[str, float]:
     metrics: dict[str, list[float]] = {"ndcg@10": [], "recall@10": [], "recall@100": [],
                                        "mrr@10": []}
     latencies: list[float] = []
@@ -57,29 +71,61 @@ def score(searcher: Searcher, dataset: BeirDataset, names: dict[str, str], mode:
     return result
 
 
-def evaluate(config: EvalConfig, settings: Settings | None = None) -> dict[str, dict]:
+def evaluate(config: EvalConfig, settings: Settings | None = None) -> EvalReport:
     from rag_pipeline.cli import run_ingest
 
-    dataset = load_beir(config.dataset, config.split)
-    if config.max_queries:
-        keep = sorted(dataset.queries)[: config.max_queries]
-        dataset = replace(dataset, queries={q: dataset.queries[q] for q in keep})
+    dataset = _limited(load_beir(config.dataset, config.split), config.max_queries)
     source = config.work_dir / "documents"
     names = write_corpus(dataset, source)
     base = settings or Settings.from_env()
     settings = replace(base, source_dir=source, data_dir=config.work_dir / "data",
                        golden_set=None)
+    if config.rrf_k:
+        settings = replace(settings, rrf_k=config.rrf_k)
     started = time.perf_counter()
     reports = run_ingest(settings)
     logger.info("ingested %d documents in %.0f s (%s chunks embedded)", len(names),
                 time.perf_counter() - started,
                 reports.get("chunk_embeddings", {}).get("num_chunks_embedded"))
+    results = _score_all(settings, dataset, names)
+    if not config.tune:
+        return EvalReport(results, _parameters(settings))
+    train = _limited(load_beir(config.dataset, "train"), config.max_queries)
+    searcher = Searcher(settings)
+    chunk_document = {c.chunk_id: names.get(Path(c.source_path).name, c.source_path)
+                      for c in searcher.services.ledger.iter_chunks()}
+    with searcher.services.qdrant.holding():
+        tuned = tune(searcher, train,
+                     ((c.chunk_id, c.index_text) for c in searcher.services.ledger.iter_chunks()),
+                     chunk_document.__getitem__, limit=CHUNK_HITS)
+    logger.info("tuned on %d train queries: k1=%s b=%s rrf_k=%s", len(train.queries),
+                tuned.bm25_k1, tuned.bm25_b, tuned.rrf_k)
+    tuned_settings = replace(settings, bm25_k1=tuned.bm25_k1, bm25_b=tuned.bm25_b,
+                             rrf_k=tuned.rrf_k)
+    run_ingest(tuned_settings)  # nothing to embed: rebuilds BM25 with the tuned k1 and b
+    return EvalReport(_score_all(tuned_settings, dataset, names), _parameters(tuned_settings),
+                      tuning=tuned, untuned=results)
+
+
+def _limited(dataset: BeirDataset, max_queries: int | None) -> BeirDataset:
+    if not max_queries:
+        return dataset
+    keep = sorted(dataset.queries)[:max_queries]
+    return replace(dataset, queries={q: dataset.queries[q] for q in keep})
+
+
+def _parameters(settings: Settings) -> dict[str, float]:
+    return {"bm25_k1": settings.bm25_k1, "bm25_b": settings.bm25_b, "rrf_k": settings.rrf_k}
+
+
+def _score_all(settings: Settings, dataset: BeirDataset,
+               names: dict[str, str]) -> dict[str, dict]:
     searcher = Searcher(settings)
     # One open of the store for all queries (a long-lived searcher, not one process per query;
     # local mode loads the collection on every open), and the model and BM25 loaded before timing.
     with searcher.services.qdrant.holding():
         searcher.search("warm-up", k=1, mode="hybrid")
-        return {mode: score(searcher, dataset, names, mode, config.rrf_k) for mode in MODES}
+        return {mode: score(searcher, dataset, names, mode, None) for mode in MODES}
 
 
 def markdown_table(results: dict[str, dict]) -> str:

@@ -42,7 +42,7 @@ def chunk_batch_checks(services: PipelineServices, shards: list[str]) -> dict[st
     return {
         "not_empty": no_empty_chunks(chunks),
         "within_token_limit": within_token_limit(
-            chunks, tokenizer.count([c.text for c in chunks]), tokenizer.max_content_tokens),
+            chunks, tokenizer.count([c.index_text for c in chunks]), tokenizer.max_content_tokens),
         "tiny_share": tiny_chunk_share(chunks, thresholds),
         "duplicate_share": duplicate_chunk_share(chunks, thresholds),
         "garbled_share": garbled_share(chunks, thresholds),

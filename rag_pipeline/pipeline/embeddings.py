@@ -22,12 +22,12 @@ def embed_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
     texts_by_hash: dict[str, str] = {}
     for batch in batches.values():
         for chunk in batch.chunks:
-            texts_by_hash.setdefault(chunk.content_hash, chunk.text)
+            texts_by_hash.setdefault(chunk.content_hash, chunk.index_text)
     # Shards the target collection lags behind (a new model, or a collection that was not live
     # for a while): their unchanged chunks need this model's vectors too.
     fill_shards, fill = services.fill_chunks(shards, list(batches.values()))
     for chunk in fill:
-        texts_by_hash.setdefault(chunk.content_hash, chunk.text)
+        texts_by_hash.setdefault(chunk.content_hash, chunk.index_text)
     missing = sorted(services.embedding_cache.missing(spec.fingerprint, texts_by_hash))
     # Longest first: similar lengths share a batch (less padding), and the ETA errs high.
     missing.sort(key=lambda h: len(texts_by_hash[h]), reverse=True)

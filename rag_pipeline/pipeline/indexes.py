@@ -112,10 +112,13 @@ def rebuild_bm25(services: PipelineServices, log: Log) -> dict[str, object]:
             except Exception as exc:  # unreadable or old format: rebuild it
                 log.warning(f"BM25 index unreadable ({exc}); rebuilding")
                 current = None
-            if current is not None and current.fingerprint == fingerprint:
+            settings = services.settings
+            if (current is not None and current.fingerprint == fingerprint
+                    and (current.k1, current.b) == (settings.bm25_k1, settings.bm25_b)):
                 return _bm25_metadata(current, rebuilt=False,
                                       seconds=time.perf_counter() - started)
-        index = BM25Index.build((c.chunk_id, c.text) for c in services.ledger.iter_chunks())
+        index = BM25Index.build(((c.chunk_id, c.index_text) for c in services.ledger.iter_chunks()),
+                                k1=services.settings.bm25_k1, b=services.settings.bm25_b)
         index.save(path)
     log.info(f"BM25 index rebuilt: {len(index)} chunks, {len(index.postings)} terms")
     return _bm25_metadata(index, rebuilt=True, seconds=time.perf_counter() - started)

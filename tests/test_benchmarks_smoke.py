@@ -1,0 +1,43 @@
+"""A tiny run of the performance report (not a timed test): keeps `make bench` working."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures import write_knowledge_base
+
+pytestmark = pytest.mark.slow
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def test_performance_report_runs_end_to_end(tmp_path: Path) -> None:
+    documents = tmp_path / "docs"
+    write_knowledge_base(documents)
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.report", str(documents), "--sizes", "200,400",
+         "--out-dir", str(out), "--work-dir", str(tmp_path / "work")],
+        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    ingest = report["ingest"]
+    assert ingest["documents"] == len(list(documents.rglob("*.*")))
+    assert ingest["noop_chunks_embedded"] == 0
+    assert ingest["change_1pct_documents"] == 1 and ingest["change_1pct_chunks_embedded"] >= 1
+    assert ingest["delete_1pct_documents_deleted"] == 1
+    assert 0 < ingest["end_to_end_over_pure_embedding"] < 1
+    assert set(report["latency"]["sweep"]) == {"200", "400"}
+    for modes in [report["latency"]["indexed"], *report["latency"]["sweep"].values()]:
+        assert all(modes[m]["p50_ms"] <= modes[m]["p95_ms"] for m in ("hybrid", "dense", "bm25"))
+    peer = report["peer"]
+    assert peer["full"]["chunks"] > 0 and peer["full"]["failed"] == 0
+    assert peer["noop"]["index_result"]["num_added"] == 0  # its record manager skips them
+    assert (out / "performance.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## Against a peer" in (out / "report.md").read_text()

@@ -64,7 +64,13 @@ def change_documents(settings: Settings, share: float, rng: random.Random) -> li
         addition = (f"\n\nRevision note {rng.randrange(10**9)}: this paragraph was added by the "
                     "benchmark to measure an incremental update of one document.\n")
         if path.suffix.lower() in {".html", ".htm"}:
-            addition = f"<p>{addition.strip()}</p>\n"
+            # Inside the body: HTML parsers drop what follows </html>.
+            html = path.read_text(encoding="utf-8", errors="replace")
+            at = html.lower().rfind("</body>")
+            at = at if at >= 0 else len(html)
+            path.write_text(f"{html[:at]}<p>{addition.strip()}</p>\n{html[at:]}",
+                            encoding="utf-8")
+            continue
         with path.open("a", encoding="utf-8") as handle:
             handle.write(addition)
     return chosen

@@ -22,3 +22,8 @@ def misbehave(pending: PendingFile, limits: ExtractionLimits
         while True:
             hoard.append(bytearray(50 * 1024 * 1024))
     return _extract(pending, limits)
+
+
+def failing_init(memory_mb: int) -> None:
+    """A worker initializer that cannot start (a broken parser install, say)."""
+    raise ImportError("simulated: the parsers cannot be imported in the worker")

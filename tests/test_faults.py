@@ -79,3 +79,27 @@ def test_concurrent_runs_on_different_shards(settings: Settings) -> None:
     points, chunks, bm25 = index_sizes(settings)
     assert points == chunks == bm25 == 24
     assert len(Ledger(settings.ledger_path).documents()) == 24
+
+
+def test_extraction_workers_that_cannot_start_fail_the_run_and_lose_nothing(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag_pipeline.extract import isolation
+    from tests.misbehaving_extractors import failing_init
+
+    write_knowledge_base(settings.source_dir)
+    run_ingest(settings)
+    before = index_sizes(settings)
+    path = settings.source_dir / "chess.txt"
+    path.write_text(path.read_text() + "\nCastling moves the king two squares.\n")
+    monkeypatch.setattr(isolation, "_init_worker", failing_init)
+    broken = replace(settings, extract_memory_mb=1111)  # a pool of its own
+    with pytest.raises(IngestError, match="extraction worker processes failed"):
+        run_ingest(broken)
+    assert index_sizes(settings) == before  # chess.txt was not marked failed, nor emptied
+    statuses = {d.source_path: d.status for d in Ledger(settings.ledger_path).documents().values()}
+    assert statuses["chess.txt"] == "indexed"
+    monkeypatch.undo()
+    reports = run_ingest(settings)
+    assert reports["extracted_documents"]["num_documents_changed"] == 1
+    points, chunks, bm25 = index_sizes(settings)
+    assert points == chunks == bm25

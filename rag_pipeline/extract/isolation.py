@@ -14,6 +14,7 @@ import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeoutError
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from pebble import ProcessExpired, ProcessPool
@@ -88,6 +89,19 @@ def _shutdown() -> None:
         pool.join(timeout=5)
 
 
+class ExtractionPoolError(RuntimeError):
+    """The extraction workers themselves failed (not a document): the run must fail, and no
+    document may be marked failed (a failed document loses its points)."""
+
+
+def _discard(limits: ExtractionLimits) -> None:
+    with _lock:
+        pool = _pools.pop((limits.workers, limits.memory_mb), None)
+    if pool is not None:
+        pool.stop()
+        pool.join(timeout=5)
+
+
 Extractor = Callable[[PendingFile, ExtractionLimits], "ExtractedDocument | DocumentFailure"]
 
 
@@ -104,6 +118,14 @@ def extract_isolated(pending: list[PendingFile], limits: ExtractionLimits,
     for item, future in zip(pending, futures, strict=True):
         try:
             yield future.result()
+        except BrokenProcessPool as exc:
+            for other in futures:
+                other.cancel()
+            _discard(limits)  # the next run starts a fresh pool
+            raise ExtractionPoolError(
+                f"the extraction worker processes failed ({exc}); no document was marked "
+                "failed, re-run once the cause is fixed (a worker that cannot start: check "
+                "RAG_EXTRACT_MEMORY_MB and the installed parsers)") from exc
         except FutureTimeoutError:
             yield DocumentFailure(item.source, item.file_hash,
                                   f"extraction exceeded the {limits.timeout_seconds:.0f} s "

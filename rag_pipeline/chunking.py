@@ -152,26 +152,27 @@ class Chunker:
     def chunk(self, document: CleanedDocument) -> tuple[Chunk, ...]:
         text = document.text
         spans = self.spans(document)
-        counts = self.tokenizer.count(
-            [with_title(text[a:b], units[-1].block.section_title) for a, b, units in spans])
-        final: list[tuple[int, int, list[_Unit]]] = []
-        for (start, end, units), count in zip(spans, counts, strict=True):
+        index_texts = [with_title(text[a:b], units[-1].block.section_title)
+                       for a, b, units in spans]
+        counts = self.tokenizer.count(index_texts)
+        final: list[tuple[int, int, list[_Unit], str, int]] = []
+        for (start, end, units), index_text, count in zip(spans, index_texts, counts,
+                                                          strict=True):
             if count <= self.size:
-                final.append((start, end, units))
+                final.append((start, end, units, index_text, count))
                 continue
             # Rare: tokenizing the span alone differs from the in-context count. Re-cut it.
-            size = max(8, self.size - self._title_tokens(units[-1].block.section_title) - 2)
+            title = units[-1].block.section_title
+            size = max(8, self.size - self._title_tokens(title) - 2)
             local = _TokenIndex(self.tokenizer.offsets(text[start:end]))
-            final.extend((start + a, start + b, units)
-                         for a, b in local.windows(0, end - start, size))
-        index_texts = [with_title(text[a:b], units[-1].block.section_title)
-                       for a, b, units in final]
-        index_counts = self.tokenizer.count(index_texts)
+            pieces = [(start + a, start + b) for a, b in local.windows(0, end - start, size)]
+            piece_texts = [with_title(text[a:b], title) for a, b in pieces]
+            final.extend((a, b, units, t, n) for (a, b), t, n in zip(
+                pieces, piece_texts, self.tokenizer.count(piece_texts), strict=True))
         chunks: list[Chunk] = []
         seen: set[str] = set()
         source = document.source
-        for (start, end, units), index_text, count in zip(final, index_texts, index_counts,
-                                                          strict=True):
+        for start, end, units, index_text, count in final:
             chunk_text = text[start:end]
             if not chunk_text.strip():
                 continue

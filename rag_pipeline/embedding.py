@@ -83,18 +83,19 @@ class WindowingEmbedder:
     def dimension(self) -> int:
         return self.backend.dimension
 
-    def _windows(self, text: str, limit: int) -> list[tuple[str, int]]:
-        offsets = tokenizer_for(self.spec.tokenizer_folder, self.spec.max_seq_length).offsets(text)
-        if len(offsets) <= limit:
-            return [(text, max(len(offsets), 1))]
+    @staticmethod
+    def _windows(text: str, offsets: list[tuple[int, int]], limit: int) -> list[tuple[str, int]]:
         return [(text[offsets[i][0] : offsets[min(i + limit, len(offsets)) - 1][1]],
                  min(limit, len(offsets) - i)) for i in range(0, len(offsets), limit)]
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        limit = tokenizer_for(self.spec.tokenizer_folder, self.spec.max_seq_length)
-        windows = [self._windows(text, limit.max_content_tokens) for text in texts]
-        if all(len(w) == 1 for w in windows):
+        tokenizer = tokenizer_for(self.spec.tokenizer_folder, self.spec.max_seq_length)
+        limit = tokenizer.max_content_tokens
+        counts = tokenizer.count(texts)  # one batch call; offsets only for the long texts
+        if all(n <= limit for n in counts):
             return self.backend.embed(texts)
+        windows = [self._windows(text, tokenizer.offsets(text), limit) if n > limit
+                   else [(text, max(n, 1))] for text, n in zip(texts, counts, strict=True)]
         pieces = [piece for w in windows for piece, _ in w]
         vectors = self.backend.embed(pieces)
         out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)

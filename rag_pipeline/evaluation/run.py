@@ -92,11 +92,11 @@ def evaluate(config: EvalConfig, settings: Settings | None = None) -> EvalReport
         return EvalReport(results, _parameters(settings))
     train = _limited(load_beir(config.dataset, "train"), config.max_queries)
     searcher = Searcher(settings)
+    chunks = list(searcher.services.ledger.iter_chunks())
     chunk_document = {c.chunk_id: names.get(Path(c.source_path).name, c.source_path)
-                      for c in searcher.services.ledger.iter_chunks()}
+                      for c in chunks}
     with searcher.services.qdrant.holding():
-        tuned = tune(searcher, train,
-                     ((c.chunk_id, c.index_text) for c in searcher.services.ledger.iter_chunks()),
+        tuned = tune(searcher, train, ((c.chunk_id, c.index_text) for c in chunks),
                      chunk_document.__getitem__, limit=CHUNK_HITS)
     logger.info("tuned on %d train queries: k1=%s b=%s rrf_k=%s", len(train.queries),
                 tuned.bm25_k1, tuned.bm25_b, tuned.rrf_k)

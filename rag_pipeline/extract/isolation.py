@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pebble import ProcessExpired, ProcessPool
 
@@ -35,8 +35,7 @@ class ExtractionLimits:
     max_pages: int = 2000
     max_characters: int = 20_000_000
     workers: int = 2
-    ocr_language: str = "eng"
-    ocr_max_pages: int = 20
+    ocr: OcrOptions = field(default_factory=OcrOptions)
 
 
 def _init_worker(memory_mb: int) -> None:
@@ -65,7 +64,7 @@ def _init_worker(memory_mb: int) -> None:
 def _extract(pending: PendingFile, limits: ExtractionLimits) -> ExtractedDocument | DocumentFailure:
     return extract_document(pending, max_file_bytes=limits.max_file_mb * 1024 * 1024,
                             max_pages=limits.max_pages, max_characters=limits.max_characters,
-                            ocr=OcrOptions(limits.ocr_language, limits.ocr_max_pages))
+                            ocr=limits.ocr)
 
 
 _pools: dict[tuple[int, int], ProcessPool] = {}

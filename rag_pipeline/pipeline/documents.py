@@ -9,6 +9,7 @@ from dataclasses import replace
 from rag_pipeline.changes import diff_against_ledger
 from rag_pipeline.cleaning import clean_document
 from rag_pipeline.extract.isolation import ExtractionLimits, extract_isolated
+from rag_pipeline.extract.pdf import OcrOptions
 from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.pipeline.services import Log, PipelineServices
 from rag_pipeline.records import DocumentFailure, ExtractedDocument
@@ -36,8 +37,8 @@ def extract_shards(services: PipelineServices, shards: list[str], log: Log) -> d
     limits = ExtractionLimits(
         timeout_seconds=settings.extract_timeout_seconds, memory_mb=settings.extract_memory_mb,
         max_file_mb=settings.max_file_mb, max_pages=settings.max_pages,
-        workers=settings.extract_workers, ocr_language=settings.ocr_language,
-        ocr_max_pages=settings.ocr_max_pages)
+        workers=settings.extract_workers,
+        ocr=OcrOptions(settings.ocr_language, settings.ocr_max_pages))
     totals: Counter[str] = Counter()
     failure_reasons: Counter[str] = Counter()
     changes_by_shard = {

@@ -130,40 +130,75 @@ class Chunker:
             groups.append(current)
         return groups
 
-    def spans(self, document: CleanedDocument) -> list[tuple[int, int, list[_Unit]]]:
+    def spans(self, document: CleanedDocument,
+              offsets: list[tuple[int, int]] | None = None) -> list[tuple[int, int, list[_Unit]]]:
         text = document.text
-        tokens = _TokenIndex(self.tokenizer.offsets(text))
+        tokens = _TokenIndex(self.tokenizer.offsets(text) if offsets is None else offsets)
+        sections = self._sections(document)
+        title_tokens = self._title_tokens({s[-1].section_title for s in sections})
         spans = []
-        for section in self._sections(document):
-            size = self.size - self._title_tokens(section[-1].section_title)
+        for section in sections:
+            size = self.size - title_tokens[section[-1].section_title]
             units = [u for block in section for u in self._units(text, tokens, block, size)]
             for group in self._pack(units, tokens, size):
                 spans.append((group[0].start, group[-1].end, group))
         return spans
 
-    def _title_tokens(self, title: str | None) -> int:
-        """Tokens the section title adds in front of a chunk (`with_title`), at most half of
+    def _title_tokens(self, titles: set[str | None]) -> dict[str | None, int]:
+        """Tokens each section title adds in front of a chunk (`with_title`), at most half of
         a chunk: a longer title leaves too little room, so it is counted but cut by windows."""
-        prefixed = with_title("x", title)
-        if prefixed == "x":
-            return 0
-        return min(self.tokenizer.count([prefixed])[0] - 1, self.size // 2)
+        prefixed = {t: with_title("x", t) for t in titles}
+        counted = [t for t in titles if prefixed[t] != "x"]
+        counts = self.tokenizer.count([prefixed[t] for t in counted])
+        result: dict[str | None, int] = dict.fromkeys(titles, 0)
+        for title, count in zip(counted, counts, strict=True):
+            result[title] = min(count - 1, self.size // 2)
+        return result
 
     def chunk(self, document: CleanedDocument) -> tuple[Chunk, ...]:
+        result = self.chunk_many([document])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def chunk_many(self, documents: list[CleanedDocument],
+                   ) -> list[tuple[Chunk, ...] | Exception]:
+        """Chunks of each document, or the exception that document raised (one document's
+        bad text must not cost the others). The tokenizer runs over all documents at once."""
+        all_offsets = self.tokenizer.offsets_many([d.text for d in documents])
+        planned: list[list[tuple[int, int, list[_Unit], str]] | Exception] = []
+        for document, offsets in zip(documents, all_offsets, strict=True):
+            try:
+                planned.append([(a, b, units, with_title(document.text[a:b],
+                                                          units[-1].block.section_title))
+                                for a, b, units in self.spans(document, offsets)])
+            except Exception as exc:  # noqa: BLE001 - returned to the caller, per document
+                planned.append(exc)
+        counts = iter(self.tokenizer.count(
+            [t for plan in planned if not isinstance(plan, Exception) for *_, t in plan]))
+        results: list[tuple[Chunk, ...] | Exception] = []
+        for document, plan in zip(documents, planned, strict=True):
+            if isinstance(plan, Exception):
+                results.append(plan)
+                continue
+            plan_counts = [next(counts) for _ in plan]
+            try:
+                results.append(self._finish(document, plan, plan_counts))
+            except Exception as exc:  # noqa: BLE001 - returned to the caller, per document
+                results.append(exc)
+        return results
+
+    def _finish(self, document: CleanedDocument, plan: list[tuple[int, int, list[_Unit], str]],
+                counts: list[int]) -> tuple[Chunk, ...]:
         text = document.text
-        spans = self.spans(document)
-        index_texts = [with_title(text[a:b], units[-1].block.section_title)
-                       for a, b, units in spans]
-        counts = self.tokenizer.count(index_texts)
         final: list[tuple[int, int, list[_Unit], str, int]] = []
-        for (start, end, units), index_text, count in zip(spans, index_texts, counts,
-                                                          strict=True):
+        for (start, end, units, index_text), count in zip(plan, counts, strict=True):
             if count <= self.size:
                 final.append((start, end, units, index_text, count))
                 continue
             # Rare: tokenizing the span alone differs from the in-context count. Re-cut it.
             title = units[-1].block.section_title
-            size = max(8, self.size - self._title_tokens(title) - 2)
+            size = max(8, self.size - self._title_tokens({title})[title] - 2)
             local = _TokenIndex(self.tokenizer.offsets(text[start:end]))
             pieces = [(start + a, start + b) for a, b in local.windows(0, end - start, size)]
             piece_texts = [with_title(text[a:b], title) for a, b in pieces]

@@ -9,6 +9,7 @@ Readers go through an alias (`chunks`) that points to the live collection.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -26,8 +27,40 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _UPSERT_BATCH = 256
-_POINTS_PER_SESSION = 4096
-"""A writer releases the local-mode lock this often, so searches interleave with long writes."""
+_POINTS_PER_SESSION = 16384
+"""A writer releases the local-mode lock this often (about every 5 s of writing), so searches
+interleave with long writes."""
+
+
+def speed_up_local_writes(client: QdrantClient) -> int:
+    """Switch the SQLite files of a local-mode client's collections to WAL journaling.
+
+    qdrant-client's local mode commits every point in its own transaction with SQLite's default
+    rollback journal: one fsync per point, ~700 points/s here. In WAL mode with
+    synchronous=NORMAL each commit stays atomic and survives a killed or crashed process (only an
+    OS crash or power loss can lose the last commits, which the blocking count checks against
+    the ledger would report); the same writes run ~4.7x faster (`make bench`). The storage
+    objects are qdrant-client internals: if a release renames them, this does nothing and
+    writes are just slower. Returns how many collections were switched.
+    """
+    local = getattr(client, "_client", None)
+    collections = getattr(local, "collections", None)
+    if not isinstance(collections, dict):
+        return 0
+    switched = 0
+    for collection in collections.values():
+        connection = getattr(getattr(collection, "storage", None), "storage", None)
+        if isinstance(connection, sqlite3.Connection):
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            switched += 1
+    return switched
+
+
+def _open_local(path: Path) -> QdrantClient:
+    client = QdrantClient(path=str(path))
+    speed_up_local_writes(client)
+    return client
 
 
 class QdrantStore:
@@ -77,7 +110,7 @@ class QdrantStore:
             return
         self.path.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.path) + ".lock", timeout=self.lock_timeout_seconds):
-            client = QdrantClient(path=str(self.path))
+            client = _open_local(self.path)
             try:
                 yield client
             finally:
@@ -106,7 +139,7 @@ class QdrantStore:
         lock = FileLock(str(self.path) + ".lock", timeout=self.lock_timeout_seconds)
         lock.acquire()
         try:
-            client = QdrantClient(path=str(self.path))
+            client = _open_local(self.path)
         except BaseException:
             lock.release()
             raise
@@ -182,7 +215,9 @@ class QdrantStore:
                     vectors_config=models.VectorParams(size=dimension,
                                                        distance=models.Distance.COSINE),
                 )
-                if not self.is_local:  # local mode ignores payload indexes (and warns)
+                if self.is_local:
+                    speed_up_local_writes(client)  # the new collection's file
+                else:  # local mode ignores payload indexes (and warns)
                     for field_name in ("document_id", "shard"):
                         client.create_payload_index(name, field_name,
                                                     models.PayloadSchemaType.KEYWORD)

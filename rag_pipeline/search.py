@@ -61,14 +61,25 @@ class Searcher:
         return embedder_for(spec, self.services.settings.embedding_batch_size)
 
     def _dense(self, query: str, limit: int) -> list[tuple[Chunk, float]]:
-        collection = self.collection or self.services.qdrant.live()
-        if collection is None:
+        qdrant = self.services.qdrant
+        if qdrant.is_local and not qdrant.path.exists():
             raise IndexNotFoundError("the Qdrant index does not exist yet")
-        vector = self._query_embedder(collection).embed([query])[0]
-        try:
-            points = self.services.qdrant.query(vector, limit, collection=collection)
-        except LookupError as exc:
-            raise IndexNotFoundError(str(exc)) from exc
+        # Embedded before the store is opened, so a first search loads the model without
+        # keeping writers waiting; it is the vector used unless the live collection was built
+        # by another model (during a backfill from a process already set to the new model).
+        configured = self.services.embedder
+        vector = configured.embed([query])[0]
+        with qdrant.holding():  # one open for both calls (local mode loads on every open)
+            collection = self.collection or qdrant.live()
+            if collection is None:
+                raise IndexNotFoundError("the Qdrant index does not exist yet")
+            embedder = self._query_embedder(collection)
+            if embedder is not configured:
+                vector = embedder.embed([query])[0]
+            try:
+                points = qdrant.query(vector, limit, collection=collection)
+            except LookupError as exc:
+                raise IndexNotFoundError(str(exc)) from exc
         return [(Chunk.from_payload(str(p.id), p.payload or {}), float(p.score)) for p in points]
 
     def _bm25(self, query: str, limit: int) -> list[tuple[Chunk, float]]:

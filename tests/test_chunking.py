@@ -133,3 +133,23 @@ def test_repeated_text_in_one_document_is_one_point(tokenizer: ModelTokenizer) -
 def test_too_small_chunk_size_is_rejected(tokenizer: ModelTokenizer) -> None:
     with pytest.raises(ValueError, match="at least 8"):
         Chunker(tokenizer, ChunkingConfig(chunk_tokens=4))
+
+
+def test_chunk_many_matches_chunk_and_isolates_a_failing_document(
+        tokenizer: ModelTokenizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    chunker = Chunker(tokenizer, ChunkingConfig(chunk_tokens=60, overlap_tokens=10))
+    documents = [cleaned([Element(f"Part {n}", "Title"), Element(prose(40 + n), "NarrativeText")],
+                         f"doc{n}.md") for n in range(3)]
+    one_by_one = [chunker.chunk(d) for d in documents]
+    assert chunker.chunk_many(documents) == one_by_one
+    real_sections = Chunker._sections
+
+    def broken_for_doc1(self: Chunker, document):  # noqa: ANN001, ANN202
+        if document.source.relative_path == "doc1.md":
+            raise ValueError("bad text")
+        return real_sections(self, document)
+
+    monkeypatch.setattr(Chunker, "_sections", broken_for_doc1)
+    results = chunker.chunk_many(documents)
+    assert isinstance(results[1], ValueError)
+    assert [results[0], results[2]] == [one_by_one[0], one_by_one[2]]

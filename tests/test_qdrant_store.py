@@ -50,3 +50,24 @@ def test_a_bulk_upsert_inside_holding_lets_searches_in_between_sessions(
         store.upsert("c", *points(350))
         assert store.count("c") == 350  # the hold is back after the bulk write
     assert seen == [100, 200, 300, 350]
+
+
+def test_local_collections_are_written_through_a_wal_journal_and_reload_intact(
+        tmp_path: Path) -> None:
+    import sqlite3
+
+    store = QdrantStore(path=tmp_path / "q")
+    store.ensure_collection("c", 4)
+    ids, vectors, payloads = points(300)
+    store.upsert("c", ids, vectors, payloads)
+    files = list((tmp_path / "q").rglob("storage.sqlite"))
+    assert len(files) == 1
+    with sqlite3.connect(files[0]) as connection:  # WAL is a property of the file itself
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert QdrantStore(path=tmp_path / "q").count("c") == 300
+    with store.session() as client:
+        stored = client.retrieve("c", ids[:3], with_vectors=True)
+    by_id = {p.id: p for p in stored}
+    for i in range(3):
+        assert np.allclose(by_id[ids[i]].vector, vectors[i], atol=1e-6)
+        assert by_id[ids[i]].payload == payloads[i]

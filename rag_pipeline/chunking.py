@@ -172,7 +172,7 @@ class Chunker:
                 planned.append([(a, b, units, with_title(document.text[a:b],
                                                           units[-1].block.section_title))
                                 for a, b, units in self.spans(document, offsets)])
-            except Exception as exc:  # noqa: BLE001 - returned to the caller, per document
+            except Exception as exc:
                 planned.append(exc)
         counts = iter(self.tokenizer.count(
             [t for plan in planned if not isinstance(plan, Exception) for *_, t in plan]))
@@ -184,7 +184,7 @@ class Chunker:
             plan_counts = [next(counts) for _ in plan]
             try:
                 results.append(self._finish(document, plan, plan_counts))
-            except Exception as exc:  # noqa: BLE001 - returned to the caller, per document
+            except Exception as exc:
                 results.append(exc)
         return results
 

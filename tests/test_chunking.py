@@ -8,7 +8,7 @@ import pytest
 from rag_pipeline.chunking import Chunker, ChunkingConfig
 from rag_pipeline.cleaning import clean_document
 from rag_pipeline.ids import chunk_id_for, document_id_for, text_hash
-from rag_pipeline.records import Element, ExtractedDocument, SourceFile
+from rag_pipeline.records import Block, CleanedDocument, Element, ExtractedDocument, SourceFile
 from rag_pipeline.tokenization import ModelTokenizer
 
 SENTENCE = "The quick brown fox jumps over the lazy dog near the riverbank at dawn. "
@@ -144,7 +144,7 @@ def test_chunk_many_matches_chunk_and_isolates_a_failing_document(
     assert chunker.chunk_many(documents) == one_by_one
     real_sections = Chunker._sections
 
-    def broken_for_doc1(self: Chunker, document):  # noqa: ANN001, ANN202
+    def broken_for_doc1(self: Chunker, document: CleanedDocument) -> list[list[Block]]:
         if document.source.relative_path == "doc1.md":
             raise ValueError("bad text")
         return real_sections(self, document)

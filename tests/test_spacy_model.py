@@ -12,7 +12,12 @@ from unstructured.partition.text import partition_text
 
 from rag_pipeline.extract.spacy_model import TagWhereRead, load_tag_where_read
 
-TEXT = """ANNUAL REPORT 2024
+LONG_SENTENCE = (
+    "Revenue grew by four percent while costs stayed flat, which left the margin higher than in "
+    "any earlier year of the program and gave the board room to invest in the new plant near "
+    "the river."
+)
+TEXT = f"""ANNUAL REPORT 2024
 
 Introduction
 
@@ -20,7 +25,7 @@ The committee met twice this year. It reviewed the budget and approved two new p
 
 Results of the survey
 
-Revenue grew by four percent while costs stayed flat, which left the margin higher than in any earlier year of the program and gave the board room to invest in the new plant near the river.
+{LONG_SENTENCE}
 
 Quarterly figures for the northern region and the southern region and the coastal offices
 

@@ -112,8 +112,12 @@ def extract_isolated(pending: list[PendingFile], limits: ExtractionLimits,
     if not pending:
         return
     pool = _pool(limits)
-    futures = [pool.schedule(extractor, args=(p, limits), timeout=limits.timeout_seconds)
-               for p in pending]
+    # Largest files first (longest-processing-time-first): a big document started last would
+    # keep one worker busy while the other idles at the end of the batch.
+    by_size = sorted(range(len(pending)), key=lambda i: -pending[i].source.size)
+    scheduled = {i: pool.schedule(extractor, args=(pending[i], limits),
+                                  timeout=limits.timeout_seconds) for i in by_size}
+    futures = [scheduled[i] for i in range(len(pending))]
     for item, future in zip(pending, futures, strict=True):
         try:
             yield future.result()

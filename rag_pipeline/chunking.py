@@ -130,10 +130,11 @@ class Chunker:
             groups.append(current)
         return groups
 
-    def spans(self, document: CleanedDocument,
-              offsets: list[tuple[int, int]] | None = None) -> list[tuple[int, int, list[_Unit]]]:
+    def _spans(self, document: CleanedDocument,
+               offsets: list[tuple[int, int]]) -> list[tuple[int, int, list[_Unit]]]:
+        """Chunk spans of a document, from its token offsets (tokenized once per batch)."""
         text = document.text
-        tokens = _TokenIndex(self.tokenizer.offsets(text) if offsets is None else offsets)
+        tokens = _TokenIndex(offsets)
         sections = self._sections(document)
         title_tokens = self._title_tokens({s[-1].section_title for s in sections})
         spans = []
@@ -171,7 +172,7 @@ class Chunker:
             try:
                 planned.append([(a, b, units, with_title(document.text[a:b],
                                                           units[-1].block.section_title))
-                                for a, b, units in self.spans(document, offsets)])
+                                for a, b, units in self._spans(document, offsets)])
             except Exception as exc:
                 planned.append(exc)
         counts = iter(self.tokenizer.count(

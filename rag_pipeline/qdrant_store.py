@@ -32,29 +32,25 @@ _POINTS_PER_SESSION = 16384
 interleave with long writes."""
 
 
-def speed_up_local_writes(client: QdrantClient) -> int:
+def speed_up_local_writes(client: QdrantClient) -> None:
     """Switch the SQLite files of a local-mode client's collections to WAL journaling.
 
     qdrant-client's local mode commits every point in its own transaction with SQLite's default
     rollback journal: one fsync per point, ~700 points/s here. In WAL mode with
     synchronous=NORMAL each commit stays atomic and survives a killed or crashed process (only an
     OS crash or power loss can lose the last commits, which the blocking count checks against
-    the ledger would report); the same writes run ~4.7x faster (`make bench`). The storage
-    objects are qdrant-client internals: if a release renames them, this does nothing and
-    writes are just slower. Returns how many collections were switched.
+    the ledger would report); the same writes run ~4.7x faster (3,350 against 715 points/s).
+    The storage objects are qdrant-client internals: if a release renames them, this does
+    nothing and writes are just slower.
     """
-    local = getattr(client, "_client", None)
-    collections = getattr(local, "collections", None)
+    collections = getattr(getattr(client, "_client", None), "collections", None)
     if not isinstance(collections, dict):
-        return 0
-    switched = 0
+        return
     for collection in collections.values():
         connection = getattr(getattr(collection, "storage", None), "storage", None)
         if isinstance(connection, sqlite3.Connection):
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
-            switched += 1
-    return switched
 
 
 def _open_local(path: Path) -> QdrantClient:

@@ -113,18 +113,27 @@ class WindowingEmbedder:
         return out
 
 
-_embedders: dict[tuple[str, int, str], WindowingEmbedder] = {}
+_embedders: dict[tuple[str, int, str, int], WindowingEmbedder] = {}
 _embedders_lock = threading.Lock()
 
 
 def embedder_for(spec: EmbeddingModelSpec, batch_size: int = 32,
-                 device: str = "cpu") -> WindowingEmbedder:
-    """One loaded model per process: repeated in-process runs do not reload it."""
-    key = (spec.fingerprint, batch_size, device)
+                 device: str = "cpu", workers: int = 1) -> WindowingEmbedder:
+    """One loaded model per process: repeated in-process runs do not reload it.
+
+    workers > 1 (CPU only): the model runs in that many worker processes, each with an equal
+    share of the cores as threads (`embedding_pool`), started on first use. workers = 1: in this
+    process, with torch's default threads (a search's single query)."""
+    key = (spec.fingerprint, batch_size, device, workers)
     with _embedders_lock:
         if key not in _embedders:
             backend: Embedder
-            if spec.backend == "onnx":
+            if workers > 1 and device == "cpu":
+                from rag_pipeline.embedding_pool import PooledEmbedder, usable_cores
+
+                backend = PooledEmbedder(spec, batch_size, workers,
+                                         threads=max(1, usable_cores() // workers))
+            elif spec.backend == "onnx":
                 from rag_pipeline.onnx_embedding import OnnxEmbedder
 
                 backend = OnnxEmbedder(spec, batch_size)

@@ -20,9 +20,11 @@ class OnnxEmbedder:
     float output, pooled here over the attention mask, so no particular output name is assumed.
     """
 
-    def __init__(self, spec: EmbeddingModelSpec, batch_size: int = 32) -> None:
+    def __init__(self, spec: EmbeddingModelSpec, batch_size: int = 32,
+                 threads: int | None = None) -> None:
         self.spec = spec
         self.batch_size = batch_size
+        self.threads = threads or os.cpu_count() or 1
         self._session = None
         self._tokenizer = None
         self._lock = threading.Lock()
@@ -39,7 +41,7 @@ class OnnxEmbedder:
                 raise ValueError(f"no .onnx file in {self.spec.path}")
             logger.info("loading embedding model %s from %s", self.spec.name, weights[0])
             options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = os.cpu_count() or 1
+            options.intra_op_num_threads = self.threads
             session = onnxruntime.InferenceSession(
                 str(weights[0]), options, providers=["CPUExecutionProvider"])
             tokenizer = Tokenizer.from_file(str(self.spec.tokenizer_folder / "tokenizer.json"))

@@ -56,7 +56,7 @@ class Searcher:
     def _query_embedder(self, collection: str | None) -> Embedder:
         record = self.services.registry.get(collection) if collection else None
         if record is None or record.fingerprint == self.services.model.fingerprint:
-            return self.services.embedder
+            return self.services.query_embedder
         spec = resolve_model(record.model)
         return embedder_for(spec, self.services.settings.embedding_batch_size)
 
@@ -67,7 +67,7 @@ class Searcher:
         # Embedded before the store is opened, so a first search loads the model without
         # keeping writers waiting; it is the vector used unless the live collection was built
         # by another model (during a backfill from a process already set to the new model).
-        configured = self.services.embedder
+        configured = self.services.query_embedder
         vector = configured.embed([query])[0]
         with qdrant.holding():  # one open for both calls (local mode loads on every open)
             collection = self.collection or qdrant.live()

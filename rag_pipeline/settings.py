@@ -82,6 +82,8 @@ class Settings:
     collection_alias: str = DEFAULT_COLLECTION_ALIAS
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     embedding_batch_size: int = 32
+    embedding_workers: int = 2
+    """Embedding worker processes, each with cores / workers threads; 1: in the run's process."""
     chunk_tokens: int = 200
     chunk_overlap_tokens: int = 32
     include_globs: tuple[str, ...] = ("**/*",)
@@ -119,6 +121,7 @@ class Settings:
             qdrant_api_key=os.environ.get("QDRANT_API_KEY", "").strip() or None,
             embedding_model=_env("RAG_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
             embedding_batch_size=_env_int("RAG_EMBEDDING_BATCH_SIZE", 32),
+            embedding_workers=_env_int("RAG_EMBEDDING_WORKERS", 2),
             chunk_tokens=_env_int("RAG_CHUNK_TOKENS", 200),
             chunk_overlap_tokens=_env_int("RAG_CHUNK_OVERLAP_TOKENS", 32),
             include_globs=_env_list("RAG_INCLUDE_GLOBS", ("**/*",)),

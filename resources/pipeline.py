@@ -29,6 +29,8 @@ class PipelineSettingsResource(ConfigurableResource):
     embedding_model: str = Field(default=DEFAULT_EMBEDDING_MODEL,
                                  description="Packaged model name or local model folder")
     embedding_batch_size: int = 32
+    embedding_workers: int = Field(default=2, description="Embedding worker processes, each "
+                                   "with cores / workers threads (RAG_EMBEDDING_WORKERS)")
     chunk_tokens: int = Field(default=200, description="Max tokens per chunk (model tokenizer)")
     chunk_overlap_tokens: int = 32
     include_globs: list[str] = Field(default_factory=lambda: ["**/*"])
@@ -67,6 +69,7 @@ class PipelineSettingsResource(ConfigurableResource):
             "data_dir": str(settings.data_dir),
             "embedding_model": settings.embedding_model,
             "embedding_batch_size": settings.embedding_batch_size,
+            "embedding_workers": settings.embedding_workers,
             "chunk_tokens": settings.chunk_tokens,
             "chunk_overlap_tokens": settings.chunk_overlap_tokens,
             "include_globs": list(settings.include_globs),
@@ -116,6 +119,7 @@ def pipeline_services(
         collection_alias=qdrant.collection_alias,
         embedding_model=pipeline.embedding_model,
         embedding_batch_size=pipeline.embedding_batch_size,
+        embedding_workers=pipeline.embedding_workers,
         chunk_tokens=pipeline.chunk_tokens,
         chunk_overlap_tokens=pipeline.chunk_overlap_tokens,
         include_globs=tuple(pipeline.include_globs),

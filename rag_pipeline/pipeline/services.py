@@ -30,6 +30,7 @@ class PipelineServices:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self._embedder = embedder
+        self._injected = embedder is not None
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -87,7 +88,17 @@ class PipelineServices:
         )
 
     @property
+    def query_embedder(self) -> Embedder:
+        """For a few texts (search queries): the model in this process, never worker processes
+        (an injected embedder is used as it is)."""
+        if self._injected and self._embedder is not None:
+            return self._embedder
+        return embedder_for(self.model, self.settings.embedding_batch_size)
+
+    @property
     def embedder(self) -> Embedder:
+        """For the pipeline's embedding stage: RAG_EMBEDDING_WORKERS processes."""
         if self._embedder is None:
-            self._embedder = embedder_for(self.model, self.settings.embedding_batch_size)
+            self._embedder = embedder_for(self.model, self.settings.embedding_batch_size,
+                                          workers=self.settings.embedding_workers)
         return self._embedder

@@ -1,0 +1,52 @@
+"""Embedding worker processes: the in-process vectors, in order; a dead worker fails the call."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag_pipeline.embedding import embedder_for
+from rag_pipeline.embedding_pool import EmbeddingWorkersError, PooledEmbedder
+from rag_pipeline.models import EmbeddingModelSpec
+from rag_pipeline.pipeline.services import PipelineServices
+from rag_pipeline.settings import Settings
+
+TEXTS = [f"Document {i}: " + "tidal currents shape the estuary's sand banks. " * (1 + i % 7)
+         for i in range(70)]
+
+
+def test_workers_return_the_in_process_vectors_in_order(model_spec: EmbeddingModelSpec) -> None:
+    pooled = PooledEmbedder(model_spec, batch_size=8, workers=2)
+    try:
+        vectors = pooled.embed(TEXTS)  # 9 batches over 2 workers
+        assert vectors.shape == (len(TEXTS), 384) and vectors.dtype == np.float32
+        expected = embedder_for(model_spec).embed(TEXTS)
+        assert np.allclose(vectors, expected, atol=1e-5)
+        assert pooled.embed([]).shape == (0, 384)
+    finally:
+        pooled.close()
+
+
+def test_a_killed_worker_fails_the_call_and_the_next_call_starts_fresh_workers(
+        model_spec: EmbeddingModelSpec) -> None:
+    pooled = PooledEmbedder(model_spec, batch_size=8, workers=2)
+    try:
+        first = pooled.embed(TEXTS[:4])
+        executor = pooled._pool()
+        for process in list(executor._processes.values()):  # what the OOM killer would do
+            process.kill()
+            process.join()
+        with pytest.raises(EmbeddingWorkersError, match="worker process died"):
+            pooled.embed(TEXTS)
+        assert np.allclose(pooled.embed(TEXTS[:4]), first, atol=1e-6)
+    finally:
+        pooled.close()
+
+
+def test_the_pipeline_embeds_in_workers_and_searches_in_process(settings: Settings) -> None:
+
+    services = PipelineServices(settings)
+    assert settings.embedding_workers == 2
+    assert isinstance(services.embedder.backend, PooledEmbedder)  # type: ignore[attr-defined]
+    assert not isinstance(services.query_embedder.backend,  # type: ignore[attr-defined]
+                          PooledEmbedder)

@@ -60,9 +60,10 @@ def search_loop(data_dir: str, source_dir: str, interval: float, out_path: str) 
 
 
 def pure_embedding_rate(settings: Settings, texts: list[str]) -> float:
-    """Chunks/s of the backfill's model on the same texts, nothing else running."""
+    """Chunks/s of the backfill's model on the same texts, nothing else running, with the
+    pipeline's embedder (its worker processes)."""
     embedder = embedder_for(resolve_model(settings.embedding_model),
-                            settings.embedding_batch_size)
+                            settings.embedding_batch_size, workers=settings.embedding_workers)
     embedder.embed(texts[:8])  # model load
     started = time.perf_counter()
     embedder.embed(texts)

@@ -33,6 +33,8 @@ def test_performance_report_runs_end_to_end(tmp_path: Path) -> None:
     assert ingest["change_1pct_documents"] == 1 and ingest["change_1pct_chunks_embedded"] >= 1
     assert ingest["delete_1pct_documents_deleted"] == 1
     assert 0 < ingest["end_to_end_over_pure_embedding"] < 1
+    assert ingest["embedding_workers"] == 2
+    assert ingest["single_process_embedding_chunks_per_second"] > 0
     assert set(report["latency"]["sweep"]) == {"200", "400"}
     for modes in [report["latency"]["indexed"], *report["latency"]["sweep"].values()]:
         assert all(modes[m]["p50_ms"] <= modes[m]["p95_ms"] for m in ("hybrid", "dense", "bm25"))

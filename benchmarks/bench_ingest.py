@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import psutil
 from tqdm import tqdm
 
 from rag_pipeline.cli import run_ingest
@@ -162,6 +163,9 @@ def measure(folder: Path, work_dir: Path, base: Settings | None = None) -> dict[
         "delete_1pct_documents_deleted":
             delete_reports["extracted_documents"]["num_documents_deleted"],  # type: ignore[index]
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        # The embedding and extraction workers, still running at the end.
+        "worker_rss_mib": round(sum(p.memory_info().rss for p in
+                                    psutil.Process().children(recursive=True)) / 2**20),
         "settings": str(settings.data_dir),
     }
 
@@ -192,7 +196,7 @@ def summary_lines(figures: dict) -> list[str]:
         f"1% deleted ({figures['delete_1pct_documents']} docs) "
         f"{figures['delete_1pct_seconds']:>7.2f} s  = {figures['delete_1pct_over_full']:.2%}",
         f"model load {figures['model_load_seconds']:.1f} s (excluded), peak RSS "
-        f"{figures['peak_rss_mib']} MiB",
+        f"{figures['peak_rss_mib']} MiB, worker processes {figures['worker_rss_mib']} MiB",
     ]
     return lines
 

@@ -84,7 +84,8 @@ def markdown(figures: dict) -> str:
         "",
         f"{ingest['documents']} files ({ingest['documents_failed']} failed with a reason), "
         f"{ingest['pages']:,} pages, {ingest['chunks']:,} chunks; peak RSS "
-        f"{ingest['peak_rss_mib']:,} MiB.",
+        f"{ingest['peak_rss_mib']:,} MiB, and {ingest['worker_rss_mib']:,} MiB in the embedding "
+        "and extraction worker processes at the end.",
         "",
         "| stage | seconds |",
         "|---|---|",

@@ -71,3 +71,25 @@ def test_local_collections_are_written_through_a_wal_journal_and_reload_intact(
     for i in range(3):
         assert np.allclose(by_id[ids[i]].vector, vectors[i], atol=1e-6)
         assert by_id[ids[i]].payload == payloads[i]
+
+
+@pytest.mark.parametrize("num_documents", [5, 40])  # a document filter; listing every point
+def test_delete_stale_removes_exactly_the_points_outside_each_documents_chunk_set(
+        tmp_path: Path, num_documents: int) -> None:
+    store = QdrantStore(path=tmp_path / "q")
+    store.ensure_collection("c", 4)
+    ids = [str(uuid.UUID(int=i + 1)) for i in range(3 * num_documents + 3)]
+    owners = [f"d{i // 3}" for i in range(len(ids))]  # three points per document
+    vectors = np.random.default_rng(0).random((len(ids), 4), dtype=np.float32)
+    store.upsert("c", ids, vectors, [{"document_id": d, "shard": "00"} for d in owners])
+    untouched = f"d{num_documents}"  # not in keep: its points stay whatever they are
+    keep = {f"d{d}": {ids[3 * d], ids[3 * d + 1]} for d in range(num_documents)}
+    keep["d0"] = set()  # a deleted document loses all its points
+    store.delete_stale("c", keep)
+    with store.session() as client:
+        left, _ = client.scroll("c", limit=1000, with_payload=True)
+    remaining = {str(p.id): p.payload["document_id"] for p in left}
+    expected = {i: d for i, d in zip(ids, owners, strict=True)
+                if d == untouched or i in keep.get(d, set())}
+    assert remaining == expected
+    assert sum(d == untouched for d in remaining.values()) == 3

@@ -95,8 +95,8 @@ def markdown(figures: dict) -> str:
         f"| pure embedding of the same chunks | {ingest['pure_embedding_seconds']:.1f} "
         f"({ingest['pure_embedding_chunks_per_second']} chunks/s; {ingest['embedding_workers']} "
         "embedding worker processes, as in the pipeline) |",
-        f"| sentence-transformers encode in one process (every 4th chunk) | "
-        f"({ingest['single_process_embedding_chunks_per_second']} chunks/s) |",
+        "| sentence-transformers encode in one process (every 4th chunk) | "
+        f"- ({ingest['single_process_embedding_chunks_per_second']} chunks/s) |",
         "",
         "| figure | measured | target |",
         "|---|---|---|",

@@ -35,11 +35,6 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_workers() -> int:
-    """One single-threaded worker per core, at most 4 (each holds a copy of the model)."""
-    return min(usable_cores(), 4)
-
-
 class EmbeddingWorkersError(RuntimeError):
     """An embedding worker process died (killed, out of memory): the call fails as a whole."""
 
@@ -56,18 +51,22 @@ def _start_worker(spec: EmbeddingModelSpec, batch_size: int, threads: int,
         os.environ[name] = str(threads)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     global _backend
-    if spec.backend == "onnx":
-        from rag_pipeline.onnx_embedding import OnnxEmbedder
+    try:
+        if spec.backend == "onnx":
+            from rag_pipeline.onnx_embedding import OnnxEmbedder
 
-        _backend = OnnxEmbedder(spec, batch_size, threads=threads)
-    else:
-        import torch
+            _backend = OnnxEmbedder(spec, batch_size, threads=threads)
+        else:
+            import torch
 
-        torch.set_num_threads(threads)
-        from rag_pipeline.embedding import SentenceTransformerEmbedder
+            torch.set_num_threads(threads)
+            from rag_pipeline.embedding import SentenceTransformerEmbedder
 
-        _backend = SentenceTransformerEmbedder(spec, batch_size)
-    _backend.embed(["warm-up"])
+            _backend = SentenceTransformerEmbedder(spec, batch_size)
+        _backend.embed(["warm-up"])
+    except BaseException:
+        all_loaded.abort()  # the others stop waiting and fail too: the pool reports broken
+        raise
     all_loaded.wait(timeout=_START_TIMEOUT_SECONDS)
 
 

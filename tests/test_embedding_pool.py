@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -50,3 +54,13 @@ def test_the_pipeline_embeds_in_workers_and_searches_in_process(settings: Settin
     assert isinstance(services.embedder.backend, PooledEmbedder)  # type: ignore[attr-defined]
     assert not isinstance(services.query_embedder.backend,  # type: ignore[attr-defined]
                           PooledEmbedder)
+
+
+def test_workers_that_cannot_load_the_model_fail_at_once(model_spec: EmbeddingModelSpec,
+                                                         tmp_path: Path) -> None:
+    broken = replace(model_spec, path=tmp_path / "no-such-model", fingerprint="broken")
+    pooled = PooledEmbedder(broken, batch_size=8, workers=2)
+    started = time.perf_counter()
+    with pytest.raises(EmbeddingWorkersError, match="could not start"):
+        pooled.embed(TEXTS[:4])
+    assert time.perf_counter() - started < 120  # not the 600 s start-up timeout

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag_pipeline.bm25_store import BM25Index
+from rag_pipeline.bm25_store import load_cached
 from rag_pipeline.ledger import INDEXED
 from rag_pipeline.pipeline.chunks import CHUNKED
 from rag_pipeline.pipeline.embeddings import EMBEDDED
@@ -113,7 +113,7 @@ def bm25_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
 
 def _bm25_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
     path = services.settings.bm25_path
-    bm25_entries = len(BM25Index.load(path)) if path.exists() else None
+    bm25_entries = len(load_cached(path)) if path.exists() else None
     return {
         "counts_match": counts_match(services.qdrant.count(services.target_collection),
                                      services.ledger.num_chunks(), bm25_entries),

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from rag_pipeline.bm25_store import BM25Index, chunk_set_fingerprint, rebuild_lock
+from rag_pipeline.bm25_store import BM25Index, chunk_set_fingerprint, load_cached, rebuild_lock
 from rag_pipeline.ledger import LedgerUpdate
 from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.pipeline.embeddings import EMBEDDED
@@ -108,7 +108,7 @@ def rebuild_bm25(services: PipelineServices, log: Log) -> dict[str, object]:
         fingerprint = chunk_set_fingerprint(ledger_ids)
         if path.exists():
             try:
-                current = BM25Index.load(path)
+                current = load_cached(path)  # a no-op run's checks and searches reuse it
             except Exception as exc:  # unreadable or old format: rebuild it
                 log.warning(f"BM25 index unreadable ({exc}); rebuilding")
                 current = None

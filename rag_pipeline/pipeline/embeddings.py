@@ -10,7 +10,7 @@ from rag_pipeline.pipeline.chunks import CHUNKED
 from rag_pipeline.pipeline.services import Log, PipelineServices
 
 EMBEDDED = "chunk_embeddings"
-_PROGRESS_SLICE = 512
+_PROGRESS_SLICE = 256
 """Texts per encode call: progress is logged and vectors are cached after each slice, so a run
 killed mid-embedding keeps what it already paid for."""
 

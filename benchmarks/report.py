@@ -83,7 +83,9 @@ def markdown(figures: dict) -> str:
         "## Ingest",
         "",
         f"{ingest['documents']} files ({ingest['documents_failed']} failed with a reason), "
-        f"{ingest['pages']:,} pages, {ingest['chunks']:,} chunks; peak RSS "
+        f"{ingest['pages']:,} pages, {ingest['chunks']:,} chunks "
+        f"({ingest.get('chunks_embedded', ingest['chunks']):,} distinct texts embedded, which "
+        "the rates count); peak RSS "
         f"{ingest['peak_rss_mib']:,} MiB, and {ingest['worker_rss_mib']:,} MiB in the embedding "
         "and extraction worker processes at the end.",
         "",
@@ -92,7 +94,7 @@ def markdown(figures: dict) -> str:
         *[f"| {name} | {value:.1f} |" for name, value in ingest["stage_seconds"].items()],
         f"| **end to end** | **{ingest['ingest_seconds']:.1f}** "
         f"({ingest['end_to_end_chunks_per_second']} chunks/s) |",
-        f"| pure embedding of the same chunks | {ingest['pure_embedding_seconds']:.1f} "
+        f"| pure embedding of the same chunk texts | {ingest['pure_embedding_seconds']:.1f} "
         f"({ingest['pure_embedding_chunks_per_second']} chunks/s; {ingest['embedding_workers']} "
         "embedding worker processes, as in the pipeline) |",
         "| sentence-transformers encode in one process (every 4th chunk) | "

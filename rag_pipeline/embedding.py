@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Protocol
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,6 +30,17 @@ class Embedder(Protocol):
 
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
+
+
+def embed_in_slices(embedder: Embedder, texts: list[str], slice_size: int) -> Iterator[np.ndarray]:
+    """Each `slice_size` texts' vectors in turn, through `embed_slices` when the embedder has
+    it (it keeps worker processes busy across slices)."""
+    slices = getattr(embedder, "embed_slices", None)
+    if slices is not None:
+        yield from slices(texts, slice_size)
+        return
+    for start in range(0, len(texts), slice_size):
+        yield embedder.embed(texts[start : start + slice_size])
 
 class SentenceTransformerEmbedder:
     """Loads the model from its local folder on first use, never from a hub."""
@@ -88,29 +102,71 @@ class WindowingEmbedder:
         return [(text[offsets[i][0] : offsets[min(i + limit, len(offsets)) - 1][1]],
                  min(limit, len(offsets) - i)) for i in range(0, len(offsets), limit)]
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def _plan(self, texts: list[str]) -> _Plan:
         tokenizer = tokenizer_for(self.spec.tokenizer_folder, self.spec.max_seq_length)
         limit = tokenizer.max_content_tokens
         counts = tokenizer.count(texts)  # one batch call; offsets only for the long texts
         if all(n <= limit for n in counts):
-            return self.backend.embed(texts)
+            return _Plan(texts, None)
         windows = [self._windows(text, tokenizer.offsets(text), limit) if n > limit
                    else [(text, max(n, 1))] for text, n in zip(texts, counts, strict=True)]
-        pieces = [piece for w in windows for piece, _ in w]
-        vectors = self.backend.embed(pieces)
-        out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+        return _Plan([piece for w in windows for piece, _ in w], windows)
+
+    def _combine(self, plan: _Plan, vectors: np.ndarray) -> np.ndarray:
+        if plan.windows is None:
+            return vectors
+        out = np.empty((len(plan.windows), vectors.shape[1]), dtype=np.float32)
         row = 0
-        for i, w in enumerate(windows):
+        for i, w in enumerate(plan.windows):
             weights = np.array([n for _, n in w], dtype=np.float32)[:, None]
             out[i] = (vectors[row : row + len(w)] * weights).sum(axis=0) / weights.sum()
             row += len(w)
         if self.spec.normalize:
             out /= np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
-        windowed = sum(len(w) > 1 for w in windows)
+        windowed = sum(len(w) > 1 for w in plan.windows)
         self.num_windowed += windowed
         logger.info("%d of %d texts exceed %s's %d-token window: embedded as the mean of their "
-                    "windows", windowed, len(texts), self.spec.name, self.spec.max_seq_length)
+                    "windows", windowed, len(plan.windows), self.spec.name,
+                    self.spec.max_seq_length)
         return out
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return self.backend.embed(texts)
+        plan = self._plan(texts)
+        return self._combine(plan, self.backend.embed(plan.pieces))
+
+    def embed_slices(self, texts: list[str], slice_size: int) -> Iterator[np.ndarray]:
+        """The vectors of each `slice_size` texts in turn, so a caller can save and report
+        progress per slice. A backend with `submit` (the worker pool) already has the next
+        slice queued while this one finishes, so no worker waits at a slice boundary."""
+        submit = getattr(self.backend, "submit", None)
+        slices = (texts[i : i + slice_size] for i in range(0, len(texts), slice_size))
+        if submit is None:
+            yield from (self.embed(part) for part in slices)
+            return
+        queued: deque[tuple[_Plan, Any]] = deque()
+        try:
+            for part in slices:
+                plan = self._plan(part)
+                queued.append((plan, submit(plan.pieces)))
+                if len(queued) > 1:
+                    plan, pending = queued.popleft()
+                    yield self._combine(plan, pending.result())
+            while queued:
+                plan, pending = queued.popleft()
+                yield self._combine(plan, pending.result())
+        finally:
+            for _, pending in queued:  # the caller stopped early, or a slice failed
+                pending.cancel()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    pieces: list[str]
+    """What the backend embeds: the texts, or every text's windows."""
+    windows: list[list[tuple[str, int]]] | None
+    """Per text, its windows and their token counts; None when every text fits."""
 
 
 _embedders: dict[tuple[str, int, str, int], WindowingEmbedder] = {}

@@ -17,7 +17,7 @@ import logging
 import multiprocessing
 import os
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.synchronize import Barrier
 
@@ -134,17 +134,23 @@ class PooledEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        return self.submit(texts).result()
+
+    def submit(self, texts: list[str]) -> PendingVectors:
+        """Queue `texts` (non-empty) for the workers and return at once: a caller that submits
+        the next texts before collecting these keeps every worker busy across the boundary."""
         batches = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
         try:
-            vectors = list(self._pool().map(_embed_in_worker, batches))
+            pool = self._pool()
+            return PendingVectors(self, [pool.submit(_embed_in_worker, b) for b in batches])
         except BrokenProcessPool as exc:
-            self.close()  # the next call starts fresh workers
-            raise EmbeddingWorkersError(
-                f"an embedding worker process died ({exc}); nothing of this call was kept. "
-                "If it ran out of memory, lower RAG_EMBEDDING_WORKERS") from exc
-        out = np.concatenate(vectors).astype(np.float32, copy=False)
-        self._dimension = int(out.shape[1])
-        return out
+            raise self._broken(exc) from exc
+
+    def _broken(self, exc: BaseException) -> EmbeddingWorkersError:
+        self.close()  # the next call starts fresh workers
+        return EmbeddingWorkersError(
+            f"an embedding worker process died ({exc}); nothing of this call was kept. "
+            "If it ran out of memory, lower RAG_EMBEDDING_WORKERS")
 
     def close(self) -> None:
         with self._lock:
@@ -153,6 +159,27 @@ class PooledEmbedder:
                 _running.remove(self)
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
+
+
+class PendingVectors:
+    """Vectors being computed by the workers, in the order of the submitted texts."""
+
+    def __init__(self, embedder: PooledEmbedder, futures: list[Future]) -> None:
+        self._embedder = embedder
+        self._futures = futures
+
+    def result(self) -> np.ndarray:
+        try:
+            vectors = [future.result() for future in self._futures]
+        except BrokenProcessPool as exc:
+            raise self._embedder._broken(exc) from exc
+        out = np.concatenate(vectors).astype(np.float32, copy=False)
+        self._embedder._dimension = int(out.shape[1])
+        return out
+
+    def cancel(self) -> None:
+        for future in self._futures:
+            future.cancel()
 
 
 _running: list[PooledEmbedder] = []

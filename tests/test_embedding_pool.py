@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag_pipeline.embedding import embedder_for
+from rag_pipeline.embedding import WindowingEmbedder, embed_in_slices, embedder_for
 from rag_pipeline.embedding_pool import EmbeddingWorkersError, PooledEmbedder
 from rag_pipeline.models import EmbeddingModelSpec
 from rag_pipeline.pipeline.services import PipelineServices
@@ -64,3 +64,57 @@ def test_workers_that_cannot_load_the_model_fail_at_once(model_spec: EmbeddingMo
     with pytest.raises(EmbeddingWorkersError, match="could not start"):
         pooled.embed(TEXTS[:4])
     assert time.perf_counter() - started < 120  # not the 600 s start-up timeout
+
+
+class _Pending:
+    def __init__(self, log: list[str], vectors: np.ndarray) -> None:
+        self._log, self._vectors = log, vectors
+
+    def result(self) -> np.ndarray:
+        self._log.append(f"result {len(self._vectors)}")
+        return self._vectors
+
+    def cancel(self) -> None:
+        self._log.append(f"cancel {len(self._vectors)}")
+
+
+class _RecordingBackend:
+    """Stands for the worker pool: records when slices are queued, collected, cancelled."""
+
+    def __init__(self, spec: EmbeddingModelSpec) -> None:
+        self.spec = spec
+        self.dimension = 4
+        self.log: list[str] = []
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return np.array([[len(t), i, 0, 1] for i, t in enumerate(texts)], dtype=np.float32)
+
+    def submit(self, texts: list[str]) -> _Pending:
+        self.log.append(f"submit {len(texts)}")
+        return _Pending(self.log, self.embed(texts))
+
+
+def test_the_next_slice_is_queued_before_a_slice_is_collected(
+        model_spec: EmbeddingModelSpec) -> None:
+    backend = _RecordingBackend(model_spec)
+    slices = WindowingEmbedder(backend).embed_slices(TEXTS[:25], 10)
+    first = next(slices)
+    assert first.shape == (10, 4)
+    assert backend.log == ["submit 10", "submit 10", "result 10"]
+    slices.close()  # the caller stops early: what is still queued is cancelled
+    assert backend.log[-1] == "cancel 10"
+    rest = list(WindowingEmbedder(backend).embed_slices(TEXTS[:25], 10))
+    assert [len(v) for v in rest] == [10, 10, 5]
+
+
+def test_slices_from_the_workers_match_one_call_including_a_windowed_text(
+        model_spec: EmbeddingModelSpec) -> None:
+    long_text = " ".join(f"word{i} about tides" for i in range(400))  # beyond 256 tokens
+    texts = [*TEXTS[:30], long_text, *TEXTS[30:40]]
+    embedder = WindowingEmbedder(PooledEmbedder(model_spec, batch_size=4, workers=2))
+    try:
+        sliced = np.concatenate(list(embed_in_slices(embedder, texts, 12)))
+        assert embedder.num_windowed == 1
+        assert np.allclose(sliced, embedder_for(model_spec).embed(texts), atol=1e-5)
+    finally:
+        embedder.backend.close()  # type: ignore[attr-defined]

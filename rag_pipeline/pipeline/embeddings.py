@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from dataclasses import replace
 
+from rag_pipeline.embedding import embed_in_slices
 from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.pipeline.chunks import CHUNKED
 from rag_pipeline.pipeline.services import Log, PipelineServices
@@ -32,16 +34,19 @@ def embed_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
     # Longest first: similar lengths share a batch (less padding), and the ETA errs high.
     missing.sort(key=lambda h: len(texts_by_hash[h]), reverse=True)
     embed_seconds = 0.0
-    for start in range(0, len(missing), _PROGRESS_SLICE):
-        part = missing[start : start + _PROGRESS_SLICE]
-        t0 = time.perf_counter()
-        vectors = services.embedder.embed([texts_by_hash[h] for h in part])
-        embed_seconds += time.perf_counter() - t0
-        services.embedding_cache.put(spec.fingerprint, dict(zip(part, vectors, strict=True)))
-        done = start + len(part)
-        rate = done / embed_seconds if embed_seconds else 0.0
-        eta = (len(missing) - done) / rate if rate else 0.0
-        log.info(f"embedded {done:,}/{len(missing):,} chunks, {rate:.0f}/s, eta {eta / 60:.0f}m")
+    t0 = time.perf_counter()
+    # The next slice is already being embedded while this one is cached and reported.
+    with closing(embed_in_slices(services.embedder, [texts_by_hash[h] for h in missing],
+                                 _PROGRESS_SLICE)) as slices:
+        for start, vectors in zip(range(0, len(missing), _PROGRESS_SLICE), slices, strict=True):
+            part = missing[start : start + _PROGRESS_SLICE]
+            services.embedding_cache.put(spec.fingerprint, dict(zip(part, vectors, strict=True)))
+            embed_seconds = time.perf_counter() - t0
+            done = start + len(part)
+            rate = done / embed_seconds if embed_seconds else 0.0
+            eta = (len(missing) - done) / rate if rate else 0.0
+            log.info(f"embedded {done:,}/{len(missing):,} chunks, {rate:.0f}/s, "
+                     f"eta {eta / 60:.0f}m")
     for shard, batch in batches.items():
         services.stages.write(EMBEDDED, shard,
                               replace(batch, embedding_fingerprint=spec.fingerprint))

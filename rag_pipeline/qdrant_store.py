@@ -85,6 +85,7 @@ class QdrantStore:
         self._held: QdrantClient | None = None
         self._held_by: int | None = None
         self._held_lock: FileLock | None = None
+        self._hold_wanted_by: int | None = None
 
     @property
     def is_local(self) -> bool:
@@ -97,8 +98,11 @@ class QdrantStore:
     @contextmanager
     def session(self) -> Iterator[QdrantClient]:
         """A client for a short piece of work (local mode: the folder is locked meanwhile)."""
-        if self._held is not None and self._held_by == threading.get_ident():
-            yield self._held  # inside holding(): reuse the open client
+        me = threading.get_ident()
+        if self._held is None and self._hold_wanted_by == me:
+            self._open_hold()  # inside holding(): the first use opens, the others reuse
+        if self._held is not None and self._held_by == me:
+            yield self._held
             return
         if self.url:
             if self._remote is None:
@@ -116,22 +120,21 @@ class QdrantStore:
                 client.close()
 
     @contextmanager
-    def holding(self) -> Iterator[QdrantClient]:
+    def holding(self) -> Iterator[None]:
         """Keep one client open for several calls (checks, publishing): local mode loads the
-        whole collection on every open. Searches from other processes wait meanwhile."""
-        if self._held is not None and self._held_by == threading.get_ident():
-            yield self._held
+        whole collection on every open. Opened by the first call that needs it (none: never);
+        searches from other processes wait while it is open."""
+        me = threading.get_ident()
+        if not self.is_local or self._hold_wanted_by == me:
+            yield
             return
-        if not self.is_local:
-            with self.session() as client:
-                yield client
-            return
-        self._open_hold()
+        self._hold_wanted_by = me
         try:
-            assert self._held is not None
-            yield self._held
+            yield
         finally:
-            self._close_hold()
+            self._hold_wanted_by = None
+            if self._held is not None and self._held_by == me:
+                self._close_hold()
 
     def _open_hold(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -157,16 +160,19 @@ class QdrantStore:
     @contextmanager
     def _hold_released(self) -> Iterator[None]:
         """Bulk writes give the local-mode lock up between their sessions even inside
-        holding(), so searches are not shut out for a whole large upsert."""
-        if not (self.is_local and self._held is not None
-                and self._held_by == threading.get_ident()):
+        holding(), so searches are not shut out for a whole large upsert (the next call
+        opens it again)."""
+        me = threading.get_ident()
+        if not (self.is_local and self._hold_wanted_by == me):
             yield
             return
-        self._close_hold()
+        if self._held is not None and self._held_by == me:
+            self._close_hold()
+        self._hold_wanted_by = None  # each session of the write opens and closes
         try:
             yield
         finally:
-            self._open_hold()
+            self._hold_wanted_by = me
 
     def _retry(self, action: str, fn: Callable[[], T]) -> T:
         delay = 1.0
@@ -294,11 +300,9 @@ class QdrantStore:
                 if not client.collection_exists(collection):
                     return  # nothing was ever written for this model
                 found = self._document_points(client, collection, set(keep))
-                stale = [point_id for point_id, document_id in found
-                         if point_id not in keep[document_id]]
-                for lo in range(0, len(stale), _UPSERT_BATCH):
-                    client.delete(collection, points_selector=models.PointIdsList(
-                        points=list(stale[lo : lo + _UPSERT_BATCH])), wait=True)
+                self._delete_ids(client, collection, [
+                    point_id for point_id, document_id in found
+                    if point_id not in keep[document_id]])
 
         self._retry("delete", _delete)
 
@@ -332,6 +336,12 @@ class QdrantStore:
             if offset is None:
                 return
 
+    @staticmethod
+    def _delete_ids(client: QdrantClient, collection: str, point_ids: list[str]) -> None:
+        for lo in range(0, len(point_ids), _UPSERT_BATCH):
+            client.delete(collection, points_selector=models.PointIdsList(
+                points=list(point_ids[lo : lo + _UPSERT_BATCH])), wait=True)
+
     def delete_shard_leftovers(self, collection: str, keep: dict[str, set[str]]) -> None:
         """Per shard, delete every point whose id is not in the shard's current chunk set."""
         def _delete() -> None:
@@ -339,13 +349,11 @@ class QdrantStore:
                 if not client.collection_exists(collection):
                     return  # nothing was ever written for this model
                 for shard, chunk_ids in keep.items():
-                    stale = [point_id for point_id, _ in self._scroll(
-                        client, collection, models.Filter(must=[models.FieldCondition(
-                            key="shard", match=models.MatchValue(value=shard))]))
-                        if point_id not in chunk_ids]
-                    for lo in range(0, len(stale), _UPSERT_BATCH):
-                        client.delete(collection, points_selector=models.PointIdsList(
-                            points=list(stale[lo : lo + _UPSERT_BATCH])), wait=True)
+                    self._delete_ids(client, collection, [
+                        point_id for point_id, _ in self._scroll(
+                            client, collection, models.Filter(must=[models.FieldCondition(
+                                key="shard", match=models.MatchValue(value=shard))]))
+                        if point_id not in chunk_ids])
 
         self._retry("delete", _delete)
 

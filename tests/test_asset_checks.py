@@ -123,3 +123,25 @@ def test_golden_set_for_the_sample_inbox_passes(tmp_path: Path) -> None:
     passed, text = reports["checks"]["bm25_index_retrieval_smoke"]
     assert passed, text
     assert "on 8 golden questions" in text
+
+
+def test_unchanged_indexes_are_not_verified_again_but_any_write_is(indexed: Settings) -> None:
+    """A no-op run reports the outcomes recorded for the same index state; a point changed
+    behind the pipeline's back changes that state, and the checks run (and fail) again."""
+    reports = run_ingest(indexed)
+    recalled = {name for name, (_, text) in reports["checks"].items()
+                if "unchanged since verified" in text}
+    assert recalled == {"qdrant_index_no_orphans", "qdrant_index_payload_matches",
+                        "bm25_index_counts_match", "bm25_index_retrieval_smoke",
+                        "published_collection_counts_match",
+                        "published_collection_retrieval_smoke"}
+    assert reports["published_collection"]["reason"] == "already live"
+
+    services = PipelineServices(indexed)
+    some_id = services.ledger.chunk_id_list()[0]
+    with services.qdrant.session() as client:
+        client.set_payload(services.qdrant.alias, payload={"text": "tampered"},
+                           points=[some_id])
+    reports = run_ingest(indexed)
+    passed, text = reports["checks"]["qdrant_index_payload_matches"]
+    assert not passed and "unchanged since verified" not in text

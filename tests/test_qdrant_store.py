@@ -24,6 +24,7 @@ def test_a_held_store_shuts_other_clients_out(tmp_path: Path) -> None:
     store = QdrantStore(path=tmp_path / "q")
     other = QdrantStore(path=tmp_path / "q", lock_timeout_seconds=0.5)
     with store.holding():
+        assert other.count("c") is None  # not opened until a call needs it
         store.ensure_collection("c", 4)
         with pytest.raises(Timeout):
             other.count("c")

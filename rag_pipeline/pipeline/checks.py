@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,6 +29,7 @@ from rag_pipeline.quality import (
     tiny_chunk_share,
     within_token_limit,
 )
+from rag_pipeline.verified_state import as_recalled
 
 if TYPE_CHECKING:
     from rag_pipeline.search import Mode
@@ -65,9 +67,31 @@ def embedding_batch_checks(services: PipelineServices,
     }
 
 
+def verified(services: PipelineServices, name: str,
+             run: Callable[[], dict[str, CheckOutcome]],
+             with_bm25: bool = False) -> dict[str, CheckOutcome]:
+    """`run()`'s outcomes, or the ones recorded when the indexes were last in exactly this
+    state (`verified_state`; the BM25 file counts only if `run` reads it). Recorded only when
+    nothing changed while they ran."""
+    before = services.index_state(with_bm25)
+    if before is not None:
+        recalled = services.verified_states.recall(name, before)
+        if recalled is not None:
+            return as_recalled(*recalled)
+    outcomes = run()
+    if before is not None and services.index_state(with_bm25) == before:
+        services.verified_states.record(name, before, outcomes)
+    return outcomes
+
+
 def qdrant_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
-    with services.qdrant.holding():  # one open of the local store for all the checks
-        return _qdrant_index_checks(services)
+    def run() -> dict[str, CheckOutcome]:
+        with services.qdrant.holding():  # one open of the local store for all the checks
+            return _qdrant_index_checks(services)
+
+    checks = verified(services, "qdrant_index", run)
+    # From the ledger alone, and its table lists every failure: always current.
+    return {**checks, "failed_documents": failed_documents(services)}
 
 
 def _qdrant_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
@@ -94,7 +118,6 @@ def _qdrant_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
     return {
         "no_orphans": no_orphans(point_documents, indexed, {c.chunk_id for c in ledger_chunks}),
         "payload_matches": payloads_match(sample, stored),
-        "failed_documents": failed_documents(services),
     }
 
 
@@ -107,8 +130,11 @@ def failed_documents(services: PipelineServices) -> CheckOutcome:
 
 
 def bm25_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
-    with services.qdrant.holding():  # one open of the local store for all the checks
-        return _bm25_index_checks(services)
+    def run() -> dict[str, CheckOutcome]:
+        with services.qdrant.holding():  # one open of the local store for all the checks
+            return _bm25_index_checks(services)
+
+    return verified(services, "bm25_index", run, with_bm25=True)
 
 
 def _bm25_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:

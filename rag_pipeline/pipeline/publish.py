@@ -16,7 +16,7 @@ from rag_pipeline.quality import CheckOutcome, counts_match
 
 def publish_gates(services: PipelineServices, collection: str) -> dict[str, CheckOutcome]:
     """What must hold on a collection before readers may see it."""
-    from rag_pipeline.pipeline.checks import retrieval_smoke
+    from rag_pipeline.pipeline.checks import retrieval_smoke, verified
 
     stale = services.registry.stale_shards(collection, all_shard_keys(),
                                            services.ledger.shard_generations())
@@ -27,19 +27,42 @@ def publish_gates(services: PipelineServices, collection: str) -> dict[str, Chec
              "over all partitions",
         {"num_stale_shards": len(stale), "stale_shards": stale},
     )
+    def run() -> dict[str, CheckOutcome]:
+        with services.qdrant.holding():
+            return {
+                "counts_match": counts_match(services.qdrant.count(collection),
+                                             services.ledger.num_chunks(),
+                                             services.ledger.num_chunks()),
+                # Dense only: BM25 does not depend on the model and would hide a broken one.
+                "retrieval_smoke": retrieval_smoke(services, collection=collection,
+                                                   mode="dense"),
+            }
+
     return {
         "synced": synced,
-        "counts_match": counts_match(services.qdrant.count(collection),
-                                     services.ledger.num_chunks(), services.ledger.num_chunks()),
-        # Dense only: BM25 does not depend on the model and would hide a broken one.
-        "retrieval_smoke": retrieval_smoke(services, collection=collection, mode="dense"),
+        **verified(services, f"publish_gates:{collection}", run),
     }
 
 
 def publish(services: PipelineServices, log: Log, force: bool = False
             ) -> tuple[dict[str, object], dict[str, CheckOutcome]]:
+    started = time.perf_counter()
+    target = services.target_collection
+    state = services.index_state()
+    if state is not None and services.verified_states.recall(f"live:{target}", state):
+        # The alias pointed at the target when the indexes were last in exactly this state
+        # (the alias is part of it): nothing to do, and no need to open the local store.
+        gates = publish_gates(services, target)
+        return ({"target_collection": target, "previous_collection": target, "published": False,
+                 "reason": "already live", "live_collection": target,
+                 "publish_seconds": round(time.perf_counter() - started, 3)}, gates)
     with services.qdrant.holding():  # one open of the local store for gates and swap
-        return _publish(services, log, force)
+        report, gates = _publish(services, log, force)
+    if (state is not None and report["live_collection"] == target
+            and services.index_state() == state):
+        services.verified_states.record(f"live:{target}", state, {
+            "live": CheckOutcome(True, f"alias {services.qdrant.alias} on {target}")})
+    return report, gates
 
 
 def _publish(services: PipelineServices, log: Log, force: bool

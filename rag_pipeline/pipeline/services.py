@@ -16,6 +16,12 @@ from rag_pipeline.qdrant_store import QdrantStore
 from rag_pipeline.settings import Settings
 from rag_pipeline.staging import StageStore
 from rag_pipeline.tokenization import tokenizer_for
+from rag_pipeline.verified_state import (
+    VerifiedStates,
+    files_signature,
+    ledger_signature,
+    signature,
+)
 
 
 class Log(Protocol):
@@ -24,6 +30,11 @@ class Log(Protocol):
     def info(self, msg: str) -> None: ...
 
     def warning(self, msg: str) -> None: ...
+
+
+_TRANSIENT_FILES = (".lock", "-wal", "-shm", "-journal")
+"""Present while a client has the local store open. Writes still in a -wal file reach the main
+file when its client closes (changing it), so leaving these out never hides a write."""
 
 
 class PipelineServices:
@@ -57,6 +68,23 @@ class PipelineServices:
     @cached_property
     def embedding_cache(self) -> EmbeddingCache:
         return EmbeddingCache(self.settings.embedding_cache_path)
+
+    @cached_property
+    def verified_states(self) -> VerifiedStates:
+        return VerifiedStates(self.settings.ledger_path)
+
+    def index_state(self, with_bm25: bool = False) -> str | None:
+        """A signature of everything the index checks read (the BM25 file only if asked), or
+        None where there is no cheap one (a Qdrant server): see `verified_state`."""
+        if not self.qdrant.is_local:
+            return None
+        s = self.settings
+        files = [s.qdrant_path, s.golden_set, s.bm25_path if with_bm25 else None]
+        return signature(
+            [f for f in files_signature(files)
+             if not f[0].endswith(_TRANSIENT_FILES)],
+            ledger_signature(self.ledger), self.target_collection, self.model.fingerprint,
+            s.quality, s.bm25_k1, s.bm25_b, s.collection_alias)
 
     @cached_property
     def stages(self) -> StageStore:

@@ -12,7 +12,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -31,6 +31,13 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
 
+class PendingEmbedding(Protocol):
+    """Vectors a backend is still computing (`submit`, where a backend has it)."""
+
+    def result(self) -> np.ndarray: ...
+
+    def cancel(self) -> None: ...
+
 
 def embed_in_slices(embedder: Embedder, texts: list[str], slice_size: int) -> Iterator[np.ndarray]:
     """Each `slice_size` texts' vectors in turn, through `embed_slices` when the embedder has
@@ -41,6 +48,7 @@ def embed_in_slices(embedder: Embedder, texts: list[str], slice_size: int) -> It
         return
     for start in range(0, len(texts), slice_size):
         yield embedder.embed(texts[start : start + slice_size])
+
 
 class SentenceTransformerEmbedder:
     """Loads the model from its local folder on first use, never from a hub."""
@@ -145,7 +153,7 @@ class WindowingEmbedder:
         if submit is None:
             yield from (self.embed(part) for part in slices)
             return
-        queued: deque[tuple[_Plan, Any]] = deque()
+        queued: deque[tuple[_Plan, PendingEmbedding]] = deque()
         try:
             for part in slices:
                 plan = self._plan(part)

@@ -42,7 +42,11 @@ def files_signature(paths: list[Path | None]) -> list[tuple[str, int, int]]:
     for path in paths:
         if path is None:
             continue
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        try:
+            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        except OSError:  # a folder removed while listed: a state that matches nothing
+            entries.append((str(path), -1, time.time_ns()))
+            continue
         for file in files:
             try:
                 stat = file.stat()

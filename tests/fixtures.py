@@ -32,16 +32,20 @@ def write_pdf(path: Path, pages: list[list[tuple[str, str]]], header: str | None
     return path
 
 
-def write_scanned_pdf(path: Path, paragraphs: list[str]) -> Path:
-    """An image-only PDF: each paragraph is typeset on a page, rendered, and kept as a picture."""
+def write_scanned_pdf(path: Path, paragraphs: list[str], rotate: int = 0) -> Path:
+    """An image-only PDF: each paragraph is typeset on a page, rendered, and kept as a picture
+    (turned by `rotate` degrees, as a scan placed sideways or upside down)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     scan = pymupdf.open()
     for text in paragraphs:
         source = pymupdf.open()
         source.new_page().insert_textbox(pymupdf.Rect(72, 72, 520, 400), text, fontsize=14)
         pixmap = source[0].get_pixmap(dpi=150)
-        page = scan.new_page()
-        page.insert_image(page.rect, pixmap=pixmap)
+        width, height = source[0].rect.width, source[0].rect.height
+        if rotate % 180:  # a sideways scan: the page is as wide as the paper is tall
+            width, height = height, width
+        page = scan.new_page(width=width, height=height)
+        page.insert_image(page.rect, pixmap=pixmap, rotate=rotate)
     scan.save(path)
     return path
 

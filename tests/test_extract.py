@@ -124,6 +124,18 @@ def test_image_only_pdf_is_read_by_ocr_with_page_numbers(tmp_path: Path) -> None
 
 @pytest.mark.skipif(ocr_unavailable_reason() is not None,
                     reason="tesseract-ocr is not installed (scripts/test.sh installs it)")
+@pytest.mark.parametrize("rotate", [90, 180])
+def test_a_scan_placed_sideways_or_upside_down_is_read_upright(tmp_path: Path,
+                                                                rotate: int) -> None:
+    path = write_scanned_pdf(tmp_path / "scan.pdf", SCANNED[:1], rotate=rotate)
+    result = extract_document(pending(path, tmp_path))
+    assert isinstance(result, ExtractedDocument), result
+    text = " ".join(" ".join(e.text for e in result.elements).split())
+    assert "lighthouse keeper climbed ninety steps" in text
+
+
+@pytest.mark.skipif(ocr_unavailable_reason() is not None,
+                    reason="tesseract-ocr is not installed (scripts/test.sh installs it)")
 def test_ocr_stops_at_its_page_limit(tmp_path: Path) -> None:
     path = write_scanned_pdf(tmp_path / "scan.pdf", SCANNED)
     result = extract_document(pending(path, tmp_path), ocr=OcrOptions(max_pages=1))

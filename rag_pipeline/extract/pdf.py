@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from rag_pipeline.extract.errors import ExtractionError
+from rag_pipeline.extract.orientation import MIN_ENGLISH_SHARE, detected_rotation, english_share
 from rag_pipeline.records import Element
 
 logger = logging.getLogger(__name__)
@@ -60,10 +61,36 @@ def _page_blocks(page: object, textpage: object = None) -> list[list[tuple[str, 
     return [b for b in blocks if b]
 
 
-def _ocr_blocks(page: object, options: OcrOptions) -> list[list[tuple[str, float, bool]]]:
+def _ocr_once(page: object, options: OcrOptions) -> list[list[tuple[str, float, bool]]]:
     textpage = page.get_textpage_ocr(  # type: ignore[attr-defined]
         language=options.language, dpi=OCR_DPI, full=True)
     return _page_blocks(page, textpage)
+
+
+def _blocks_text(blocks: list[list[tuple[str, float, bool]]]) -> str:
+    return " ".join(line[0] for block in blocks for line in block)
+
+
+def _ocr_blocks(page: object, options: OcrOptions) -> list[list[tuple[str, float, bool]]]:
+    """OCR, and again with the page turned when an English reading looks like noise (a scan
+    placed sideways or upside down: `orientation`)."""
+    import pymupdf
+
+    blocks = _ocr_once(page, options)
+    if "eng" not in options.language.split("+"):
+        return blocks  # only English text can be judged here
+    share = english_share(_blocks_text(blocks))
+    if share >= MIN_ENGLISH_SHARE:
+        return blocks
+    rotation = detected_rotation(page, pymupdf.get_tessdata())
+    if not rotation:
+        return blocks
+    page.set_rotation((page.rotation + rotation) % 360)  # type: ignore[attr-defined]
+    turned = _ocr_once(page, options)
+    turned_share = english_share(_blocks_text(turned))
+    logger.info("page %d: turned %d degrees for OCR (English words %.0f%% -> %.0f%%)",
+                page.number + 1, rotation, share * 100, turned_share * 100)  # type: ignore[attr-defined]
+    return turned if turned_share > share else blocks
 
 
 def extract_pdf(path: Path, max_pages: int | None = None,

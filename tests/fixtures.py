@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.message import EmailMessage
 from pathlib import Path
 
 import pymupdf
@@ -58,6 +59,20 @@ def write_docx(path: Path, title: str, sections: list[tuple[str, str]]) -> Path:
         document.add_heading(heading, level=2)
         document.add_paragraph(body)
     document.save(str(path))
+    return path
+
+
+def write_email(path: Path, body: str, attachments: list[tuple[str, bytes, str]]) -> Path:
+    """An .eml message with `attachments` as (file name, content, MIME type)."""
+    message = EmailMessage()
+    message["From"], message["To"] = "ops@example.com", "team@example.com"
+    message["Subject"] = "Quarterly rota"
+    message.set_content(body)
+    for name, content, mime_type in attachments:
+        maintype, subtype = mime_type.split("/")
+        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(message))
     return path
 
 

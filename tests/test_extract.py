@@ -9,7 +9,7 @@ from rag_pipeline.extract import extract_document
 from rag_pipeline.extract.pdf import OcrOptions, ocr_unavailable_reason
 from rag_pipeline.ids import document_id_for, file_hash, shard_for
 from rag_pipeline.records import DocumentFailure, ExtractedDocument, SourceFile
-from tests.fixtures import write_docx, write_pdf, write_scanned_pdf, write_text
+from tests.fixtures import write_docx, write_email, write_pdf, write_scanned_pdf, write_text
 
 
 def pending(path: Path, root: Path) -> PendingFile:
@@ -66,6 +66,27 @@ def test_markdown_headings(tmp_path: Path) -> None:
     path = write_text(tmp_path / "d.md", "# Guide\n\n## Setup\n\nInstall the tool.\n")
     document = extract_ok(path, tmp_path)
     assert [e.text for e in document.elements if e.element_type == "Title"] == ["Guide", "Setup"]
+
+
+EMAIL_BODY = "The on-call rota for the next quarter is attached. Swap shifts by Friday."
+
+
+def test_an_email_keeps_its_body_and_readable_attachments(tmp_path: Path) -> None:
+    path = write_email(tmp_path / "rota.eml", EMAIL_BODY,
+                       [("notes.txt", b"Alice covers the first week of March.", "text/plain")])
+    texts = [e.text for e in extract_ok(path, tmp_path).elements]
+    assert texts == [EMAIL_BODY, "Alice covers the first week of March."]
+
+
+def test_an_email_with_an_unreadable_attachment_keeps_its_body(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # unstructured has no reader for audio here: it fails the whole message.
+    recording = b"ID3\x03\x00\x00\x00" + bytes(500)
+    path = write_email(tmp_path / "call.eml", EMAIL_BODY, [("call.mp3", recording, "audio/mpeg")])
+    with caplog.at_level("WARNING", logger="rag_pipeline"):
+        document = extract_ok(path, tmp_path)
+    assert [e.text for e in document.elements] == [EMAIL_BODY]
+    assert any("call.eml: attachments left out" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize(

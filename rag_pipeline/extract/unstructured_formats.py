@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 from rag_pipeline.extract.errors import ExtractionError
 from rag_pipeline.extract.spacy_model import use_packaged_spacy_model
@@ -13,6 +14,7 @@ from rag_pipeline.records import Element
 
 logger = logging.getLogger(__name__)
 
+_WITH_ATTACHMENTS = {".eml"}
 # Page furniture and non-text elements: never chunk text.
 _SKIPPED_CATEGORIES = {"PageBreak", "Header", "Footer", "PageNumber", "Image", "Figure"}
 
@@ -49,19 +51,38 @@ def table_text(html: str) -> str:
     return "\n".join(" | ".join(row) for row in parser.rows if any(row))
 
 
-def extract_with_unstructured(path: Path) -> tuple[list[Element], int | None]:
-    use_packaged_spacy_model()
+def _reason(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _partition(path: Path) -> list[Any]:
     from unstructured.partition.auto import partition
 
     encoding = None
     if path.suffix.lower() in TEXT_EXTENSIONS:
         encoding = detect_text_encoding(path)
+    kind = path.suffix.lstrip(".").upper()
     try:
-        raw_elements = partition(filename=str(path), encoding=encoding)
+        return partition(filename=str(path), encoding=encoding)
     except Exception as exc:  # unstructured surfaces many parser-specific exception types
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        kind = path.suffix.lstrip(".").upper()
-        raise ExtractionError(f"cannot parse {kind} file: {reason}"[:300]) from exc
+        failure = ExtractionError(f"cannot parse {kind} file: {_reason(exc)}"[:300])
+        if path.suffix.lower() not in _WITH_ATTACHMENTS:
+            raise failure from exc
+        first = exc
+    # unstructured fails a whole email when one attachment cannot be read (an audio file, a
+    # format it lacks a parser for): the message itself is kept, without its attachments.
+    try:
+        raw_elements = partition(filename=str(path), encoding=encoding, process_attachments=False)
+    except Exception:
+        raise failure from first
+    logger.warning("%s: attachments left out, one could not be read (%s)", path.name,
+                   _reason(first)[:200])
+    return raw_elements
+
+
+def extract_with_unstructured(path: Path) -> tuple[list[Element], int | None]:
+    use_packaged_spacy_model()
+    raw_elements = _partition(path)
     elements: list[Element] = []
     pages: set[int] = set()
     for raw in raw_elements:

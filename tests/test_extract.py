@@ -88,6 +88,12 @@ def test_an_email_with_an_unreadable_attachment_keeps_its_body(
     assert [e.text for e in document.elements] == [EMAIL_BODY]
     assert any("call.eml: attachments left out" in r.getMessage() for r in caplog.records)
 
+    # With no text of its own, the message fails with the attachment's error.
+    empty = write_email(tmp_path / "empty.eml", "", [("call.mp3", recording, "audio/mpeg")])
+    failure = extract_document(pending(empty, tmp_path))
+    assert isinstance(failure, DocumentFailure)
+    assert failure.error.startswith("cannot parse EML file:")
+
 
 @pytest.mark.parametrize(
     ("name", "content", "reason"),

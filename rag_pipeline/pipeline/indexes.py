@@ -106,6 +106,7 @@ def rebuild_bm25(services: PipelineServices, log: Log) -> dict[str, object]:
     with rebuild_lock(path):
         ledger_ids = services.ledger.chunk_id_list()
         fingerprint = chunk_set_fingerprint(ledger_ids)
+        current: BM25Index | None = None
         if path.exists():
             try:
                 current = load_cached(path)  # a no-op run's checks and searches reuse it
@@ -118,7 +119,8 @@ def rebuild_bm25(services: PipelineServices, log: Log) -> dict[str, object]:
                 return _bm25_metadata(current, rebuilt=False,
                                       seconds=time.perf_counter() - started)
         index = BM25Index.build(((c.chunk_id, c.index_text) for c in services.ledger.iter_chunks()),
-                                k1=services.settings.bm25_k1, b=services.settings.bm25_b)
+                                k1=services.settings.bm25_k1, b=services.settings.bm25_b,
+                                previous=current)
         index.save(path)
     log.info(f"BM25 index rebuilt: {len(index)} chunks, {len(index.postings)} terms")
     return _bm25_metadata(index, rebuilt=True, seconds=time.perf_counter() - started)

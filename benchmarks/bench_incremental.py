@@ -19,10 +19,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks.bench_ingest import change_documents, delete_documents
+from benchmarks.bench_ingest import change_documents, delete_documents, load_models
 from rag_pipeline.cli import run_ingest
-from rag_pipeline.embedding import embedder_for
-from rag_pipeline.models import resolve_model
 from rag_pipeline.settings import Settings
 
 
@@ -41,9 +39,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     settings = replace(Settings.from_env(), source_dir=args.work_dir / "documents",
                        data_dir=args.work_dir / "data")
-    spec = resolve_model(settings.embedding_model)
-    for workers in {1, settings.embedding_workers}:  # model loads are left out, as in the report
-        embedder_for(spec, settings.embedding_batch_size, workers=workers).embed(["warm-up"])
+    load_models(settings)  # left out of the figures, as in the report
     rng = random.Random(args.seed)
     steps: list[tuple[str, Callable[[], list[str]] | None]] = [
         ("no-op", None),

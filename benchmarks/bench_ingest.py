@@ -43,6 +43,14 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - started, result
 
 
+def load_models(settings: Settings) -> None:
+    """Load the model where runs use it (in this process for the checks' queries, and in the
+    embedding workers), so that no timed figure includes the load."""
+    spec = resolve_model(settings.embedding_model)
+    for workers in {1, settings.embedding_workers}:
+        embedder_for(spec, settings.embedding_batch_size, workers=workers).embed(["warm-up"])
+
+
 def pure_embedding_seconds(settings: Settings, texts: list[str], slice_size: int = 512,
                            workers: int | None = None) -> float:
     """Seconds to embed `texts` and nothing else, with the pipeline's embedder (its worker
@@ -108,12 +116,10 @@ def measure(folder: Path, work_dir: Path, base: Settings | None = None) -> dict[
                        data_dir=work_dir / "data")
     if settings.data_dir.exists():
         shutil.rmtree(settings.data_dir)
-    spec = resolve_model(settings.embedding_model)
     steps = tqdm(total=6, desc="ingest benchmark", unit="step")
     # Loading the model (in this process for the checks' queries, in the embedding workers)
     # is left out of every figure, as is Python's start.
-    model_load, _ = timed(lambda: [embedder_for(spec, settings.embedding_batch_size, workers=w)
-                                   .embed(["warm-up"]) for w in {1, settings.embedding_workers}])
+    model_load, _ = timed(lambda: load_models(settings))
     steps.set_postfix_str("full ingest")
     full, reports = timed(lambda: run_ingest(settings))
     steps.update()

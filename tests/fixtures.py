@@ -33,14 +33,21 @@ def write_pdf(path: Path, pages: list[list[tuple[str, str]]], header: str | None
     return path
 
 
-def write_scanned_pdf(path: Path, paragraphs: list[str], rotate: int = 0) -> Path:
+def write_scanned_pdf(path: Path, paragraphs: list[str] | list[list[tuple[str, float]]],
+                      rotate: int = 0) -> Path:
     """An image-only PDF: each paragraph is typeset on a page, rendered, and kept as a picture
-    (turned by `rotate` degrees, as a scan placed sideways or upside down)."""
+    (turned by `rotate` degrees, as a scan placed sideways or upside down). A page given as
+    (text, font size) blocks gets them one under the other."""
     path.parent.mkdir(parents=True, exist_ok=True)
     scan = pymupdf.open()
-    for text in paragraphs:
+    for paragraph in paragraphs:
         source = pymupdf.open()
-        source.new_page().insert_textbox(pymupdf.Rect(72, 72, 520, 400), text, fontsize=14)
+        source_page = source.new_page()
+        y = 72.0
+        for text, size in [(paragraph, 14.0)] if isinstance(paragraph, str) else paragraph:
+            rect = pymupdf.Rect(72, y, 520, 770)
+            source_page.insert_textbox(rect, text, fontsize=size)
+            y += size * 1.2 * (len(text) * size * 0.5 // rect.width + 1) + size
         pixmap = source[0].get_pixmap(dpi=150)
         width, height = source[0].rect.width, source[0].rect.height
         if rotate % 180:  # a sideways scan: the page is as wide as the paper is tall

@@ -163,6 +163,22 @@ def test_a_scan_placed_sideways_or_upside_down_is_read_upright(tmp_path: Path,
 
 @pytest.mark.skipif(ocr_unavailable_reason() is not None,
                     reason="tesseract-ocr is not installed (scripts/test.sh installs it)")
+def test_a_scan_keeps_its_heading_but_not_a_list_set_a_size_above_the_body(
+        tmp_path: Path) -> None:
+    body = ("The keeper wrote the weather into the log at noon and again at dusk, noting the "
+            "wind, the height of the sea and every ship that passed the point. ")
+    path = write_scanned_pdf(tmp_path / "scan.pdf", [[
+        ("Lighthouse Keeping", 28), (body * 3, 11), ("Check the lamp every evening.", 13),
+        (body * 2, 11), ("Clean the lens every morning.", 13), (body * 3, 11)]])
+    document = extract_ok(path, tmp_path)
+    titles = [" ".join(e.text.split()) for e in document.elements if e.element_type == "Title"]
+    assert titles == ["Lighthouse Keeping"]
+    text = " ".join(" ".join(e.text for e in document.elements).split())
+    assert "Check the lamp every evening." in text and "Clean the lens every morning." in text
+
+
+@pytest.mark.skipif(ocr_unavailable_reason() is not None,
+                    reason="tesseract-ocr is not installed (scripts/test.sh installs it)")
 def test_ocr_stops_at_its_page_limit(tmp_path: Path) -> None:
     path = write_scanned_pdf(tmp_path / "scan.pdf", SCANNED)
     result = extract_document(pending(path, tmp_path), ocr=OcrOptions(max_pages=1))

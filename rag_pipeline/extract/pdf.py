@@ -9,14 +9,27 @@ from functools import lru_cache
 from pathlib import Path
 
 from rag_pipeline.extract.errors import ExtractionError
-from rag_pipeline.extract.orientation import MIN_ENGLISH_SHARE, detected_rotation, english_share
+from rag_pipeline.extract.orientation import MIN_ENGLISH_SHARE, english_share
+from rag_pipeline.extract.tesseract import (
+    PageBlocks,
+    detected_rotation,
+    ocr_blocks,
+    tesseract_command,
+)
 from rag_pipeline.records import Element
 
 logger = logging.getLogger(__name__)
 
 _BOLD_FLAG = 16
 OCR_DPI = 200
+_ORIENTATION_DPI = 150
+_MAX_OCR_PIXELS = 12_000_000
+"""A page larger than tabloid is OCRed at less than OCR_DPI: Tesseract's time grows with the
+pixels (a 30-inch poster at 200 dpi is 36 megapixels), and text on such a page is large."""
 _HEADING_SIZE_RATIO = 1.15
+_OCR_HEADING_SIZE_RATIO = 1.5
+"""Tesseract's size estimate is coarser than a text layer's: a list set one size above the body
+(the shared corpus' `ocrmypdf__linn.pdf`, 1.2x) must not turn every item into a heading."""
 _MAX_HEADING_CHARS = 200
 
 
@@ -45,44 +58,61 @@ class OcrOptions:
 
 @lru_cache(maxsize=1)
 def ocr_unavailable_reason() -> str | None:
-    """None when Tesseract's language data is installed, else why OCR cannot run."""
-    import pymupdf
-
-    try:
-        pymupdf.get_tessdata()
-    except Exception:
+    """None when the tesseract command and its language data are installed, else why OCR
+    cannot run."""
+    if tesseract_command() is None or _tessdata() is None:
         return "OCR unavailable: install tesseract-ocr"
     return None
 
 
-def _page_blocks(page: object, textpage: object = None) -> list[list[tuple[str, float, bool]]]:
-    data = page.get_text("dict", sort=True, textpage=textpage)  # type: ignore[attr-defined]
+@lru_cache(maxsize=1)
+def _tessdata() -> str | None:
+    """Tesseract's language data folder (TESSDATA_PREFIX, else where tesseract-ocr puts it)."""
+    import pymupdf
+
+    try:
+        return str(pymupdf.get_tessdata())
+    except Exception:
+        return None
+
+
+def _page_blocks(page: object) -> PageBlocks:
+    data = page.get_text("dict", sort=True)  # type: ignore[attr-defined]
     blocks = [_block_lines(b) for b in data.get("blocks", []) if b.get("type") == 0]
     return [b for b in blocks if b]
 
 
-def _ocr_once(page: object, options: OcrOptions) -> list[list[tuple[str, float, bool]]]:
-    textpage = page.get_textpage_ocr(  # type: ignore[attr-defined]
-        language=options.language, dpi=OCR_DPI, full=True)
-    return _page_blocks(page, textpage)
+def _page_image(page: object, dpi: int) -> bytes:
+    import pymupdf
+
+    return page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY).tobytes("pnm")  # type: ignore[attr-defined]
 
 
-def _blocks_text(blocks: list[list[tuple[str, float, bool]]]) -> str:
+def _ocr_dpi(page: object) -> int:
+    rect = page.rect  # type: ignore[attr-defined]
+    square_inches = max(rect.width * rect.height / 72 / 72, 1e-6)
+    return max(72, min(OCR_DPI, int((_MAX_OCR_PIXELS / square_inches) ** 0.5)))
+
+
+def _ocr_once(page: object, options: OcrOptions) -> PageBlocks:
+    dpi = _ocr_dpi(page)
+    return ocr_blocks(_page_image(page, dpi), options.language, _tessdata(), dpi)
+
+
+def _blocks_text(blocks: PageBlocks) -> str:
     return " ".join(line[0] for block in blocks for line in block)
 
 
-def _ocr_blocks(page: object, options: OcrOptions) -> list[list[tuple[str, float, bool]]]:
+def _ocr_blocks(page: object, options: OcrOptions) -> PageBlocks:
     """OCR, and again with the page turned when an English reading looks like noise (a scan
     placed sideways or upside down: `orientation`)."""
-    import pymupdf
-
     blocks = _ocr_once(page, options)
     if "eng" not in options.language.split("+"):
         return blocks  # only English text can be judged here
     share = english_share(_blocks_text(blocks))
     if share >= MIN_ENGLISH_SHARE:
         return blocks
-    rotation = detected_rotation(page, pymupdf.get_tessdata())
+    rotation = detected_rotation(_page_image(page, _ORIENTATION_DPI), _tessdata())
     if not rotation:
         return blocks
     page.set_rotation((page.rotation + rotation) % 360)  # type: ignore[attr-defined]
@@ -111,11 +141,12 @@ def extract_pdf(path: Path, max_pages: int | None = None,
         num_pages = document.page_count
         if max_pages is not None and num_pages > max_pages:
             raise ExtractionError(f"exceeds {max_pages:,} pages limit ({num_pages:,} pages)")
-        pages: list[tuple[int, list[list[tuple[str, float, bool]]]]] = []
+        pages: list[tuple[int, PageBlocks, bool]] = []
         unreadable = ocr_pages = 0
         ocr_missing: str | None = None
         first_error = ""
         for index in range(num_pages):
+            ocred = False
             try:
                 page = document.load_page(index)
                 blocks = _page_blocks(page)
@@ -123,6 +154,7 @@ def extract_pdf(path: Path, max_pages: int | None = None,
                     ocr_missing = ocr_off or ocr_unavailable_reason()
                     if ocr_missing is None and ocr_pages < ocr.max_pages:
                         ocr_pages += 1
+                        ocred = True
                         blocks = _ocr_blocks(page, ocr)
                     elif ocr_missing is None:
                         ocr_missing = f"OCR limit of {ocr.max_pages:,} pages reached"
@@ -131,13 +163,13 @@ def extract_pdf(path: Path, max_pages: int | None = None,
                 first_error = first_error or f"page {index + 1}: {exc}"
                 logger.warning("%s: page %d unreadable: %s", path.name, index + 1, exc)
                 continue
-            pages.append((index + 1, blocks))
+            pages.append((index + 1, blocks, ocred))
     if unreadable == num_pages and num_pages:
         raise ExtractionError(f"not a valid PDF: no page could be read ({first_error})"[:300])
     if ocr_pages:
         logger.info("%s: OCRed %d page(s) without a text layer", path.name, ocr_pages)
     sizes: Counter[float] = Counter()
-    for _, blocks in pages:
+    for _, blocks, _ocred in pages:
         for block in blocks:
             for text, size, _bold in block:
                 sizes[round(size * 2) / 2] += len(text)
@@ -150,19 +182,20 @@ def extract_pdf(path: Path, max_pages: int | None = None,
                               "(blank, damaged, or text drawn as curves)")
     body_size = sizes.most_common(1)[0][0]
     elements: list[Element] = []
-    for page_number, blocks in pages:
+    for page_number, blocks, ocred in pages:
+        ratio = _OCR_HEADING_SIZE_RATIO if ocred else _HEADING_SIZE_RATIO
         for block in blocks:
             text = "\n".join(line[0] for line in block)
-            elements.append(Element(text, _element_type(block, body_size), page_number))
+            elements.append(Element(text, _element_type(block, body_size, ratio), page_number))
     return elements, num_pages
 
 
-def _element_type(block: list[tuple[str, float, bool]], body_size: float) -> str:
+def _element_type(block: list[tuple[str, float, bool]], body_size: float, ratio: float) -> str:
     text_length = sum(len(line[0]) for line in block)
     if len(block) > 3 or text_length > _MAX_HEADING_CHARS:
         return "NarrativeText"
     largest = max(line[1] for line in block)
-    if largest >= body_size * _HEADING_SIZE_RATIO:
+    if largest >= body_size * ratio:
         return "Title"
     if len(block) == 1 and block[0][2] and text_length <= 100 and not block[0][0].endswith("."):
         return "Title"

@@ -322,6 +322,19 @@ class QdrantStore:
                     models.FieldCondition(key="document_id", match=models.MatchAny(
                         any=ordered[start : start + 1000]))]))]
 
+    def _shard_points(self, client: QdrantClient, collection: str,
+                      shards: set[str]) -> list[tuple[str, str]]:
+        """(point id, shard) of every point of the given shards."""
+        if self.is_local:
+            # Local mode has no payload index: each shard filter goes through every point
+            # (17 s for the 16 shards of 24k points, against about 1 s to list them once).
+            return [(point_id, payload["shard"])
+                    for point_id, payload in self._scroll(client, collection, None)
+                    if payload.get("shard") in shards]
+        return [(point_id, shard) for shard in sorted(shards)
+                for point_id, _ in self._scroll(client, collection, models.Filter(must=[
+                    models.FieldCondition(key="shard", match=models.MatchValue(value=shard))]))]
+
     @staticmethod
     def _scroll(client: QdrantClient, collection: str,
                 where: models.Filter | None) -> Iterator[tuple[str, dict]]:
@@ -348,12 +361,10 @@ class QdrantStore:
             with self.session() as client:
                 if not client.collection_exists(collection):
                     return  # nothing was ever written for this model
-                for shard, chunk_ids in keep.items():
-                    self._delete_ids(client, collection, [
-                        point_id for point_id, _ in self._scroll(
-                            client, collection, models.Filter(must=[models.FieldCondition(
-                                key="shard", match=models.MatchValue(value=shard))]))
-                        if point_id not in chunk_ids])
+                self._delete_ids(client, collection, [
+                    point_id for point_id, shard in self._shard_points(client, collection,
+                                                                       set(keep))
+                    if point_id not in keep[shard]])
 
         self._retry("delete", _delete)
 

@@ -179,6 +179,24 @@ def test_a_scan_keeps_its_heading_but_not_a_list_set_a_size_above_the_body(
 
 @pytest.mark.skipif(ocr_unavailable_reason() is not None,
                     reason="tesseract-ocr is not installed (scripts/test.sh installs it)")
+def test_a_scan_on_a_huge_page_is_read_at_its_own_resolution(tmp_path: Path) -> None:
+    import pymupdf
+
+    scan = pymupdf.open(write_scanned_pdf(tmp_path / "letter.pdf", SCANNED[:1]))
+    image = scan.extract_image(scan[0].get_images()[0][0])["image"]
+    poster = pymupdf.open()
+    # 200 x 400 inches: 3.2 gigapixels at the usual OCR resolution
+    poster.new_page(width=14400, height=28800).insert_image(pymupdf.Rect(0, 0, 14400, 28800),
+                                                            stream=image)
+    path = tmp_path / "poster.pdf"
+    poster.save(path)
+    document = extract_ok(path, tmp_path)
+    text = " ".join(" ".join(e.text for e in document.elements).split())
+    assert "lighthouse keeper climbed ninety steps" in text
+
+
+@pytest.mark.skipif(ocr_unavailable_reason() is not None,
+                    reason="tesseract-ocr is not installed (scripts/test.sh installs it)")
 def test_ocr_stops_at_its_page_limit(tmp_path: Path) -> None:
     path = write_scanned_pdf(tmp_path / "scan.pdf", SCANNED)
     result = extract_document(pending(path, tmp_path), ocr=OcrOptions(max_pages=1))

@@ -94,3 +94,20 @@ def test_delete_stale_removes_exactly_the_points_outside_each_documents_chunk_se
                 if d == untouched or i in keep.get(d, set())}
     assert remaining == expected
     assert sum(d == untouched for d in remaining.values()) == 3
+
+
+def test_delete_shard_leftovers_keeps_each_listed_shards_chunk_set_and_other_shards(
+        tmp_path: Path) -> None:
+    store = QdrantStore(path=tmp_path / "q")
+    store.ensure_collection("c", 4)
+    ids = [str(uuid.UUID(int=i + 1)) for i in range(12)]
+    shards = [f"0{i % 3}" for i in range(len(ids))]  # shards 00, 01, 02: four points each
+    vectors = np.random.default_rng(0).random((len(ids), 4), dtype=np.float32)
+    store.upsert("c", ids, vectors, [{"document_id": f"d{i}", "shard": s}
+                                     for i, s in enumerate(shards)])
+    keep = {"00": {ids[0], ids[3]}, "01": set()}  # shard 02 not listed: left alone
+    store.delete_shard_leftovers("c", keep)
+    with store.session() as client:
+        left, _ = client.scroll("c", limit=100, with_payload=True)
+    assert {str(p.id) for p in left} == {ids[0], ids[3]} | {
+        i for i, s in zip(ids, shards, strict=True) if s == "02"}

@@ -25,7 +25,9 @@ OCR_DPI = 200
 _ORIENTATION_DPI = 150
 _MAX_OCR_PIXELS = 12_000_000
 """A page larger than tabloid is OCRed at less than OCR_DPI: Tesseract's time grows with the
-pixels (a 30-inch poster at 200 dpi is 36 megapixels), and text on such a page is large."""
+pixels (a 30-inch page at 200 dpi is 36 megapixels), and text on such a page is large. The
+corpus' `ocrmypdf__poster.pdf` puts a letter scan on a 250 x 500 inch page: 10 dpi is its
+scan's own resolution, where 200 dpi would be 5 gigapixels."""
 _HEADING_SIZE_RATIO = 1.15
 _OCR_HEADING_SIZE_RATIO = 1.5
 """Tesseract's size estimate is coarser than a text layer's: a list set one size above the body
@@ -91,7 +93,7 @@ def _page_image(page: object, dpi: int) -> bytes:
 def _ocr_dpi(page: object) -> int:
     rect = page.rect  # type: ignore[attr-defined]
     square_inches = max(rect.width * rect.height / 72 / 72, 1e-6)
-    return max(72, min(OCR_DPI, int((_MAX_OCR_PIXELS / square_inches) ** 0.5)))
+    return max(1, min(OCR_DPI, int((_MAX_OCR_PIXELS / square_inches) ** 0.5)))
 
 
 def _ocr_once(page: object, options: OcrOptions) -> PageBlocks:

@@ -41,12 +41,27 @@ class _Unit:
 class _TokenIndex:
     """Token counts of any span of one text, from a single tokenization of the whole text."""
 
-    def __init__(self, offsets: list[tuple[int, int]]) -> None:
+    def __init__(self, offsets: list[tuple[int, int]], words: list[int | None] | None = None,
+                 ) -> None:
         self.starts = [s for s, _ in offsets]
         self.ends = [e for _, e in offsets]
+        self.words = words
 
     def count(self, start: int, end: int) -> int:
         return bisect_left(self.starts, end) - bisect_left(self.starts, start)
+
+    def whole_words(self, start: int, end: int) -> int | None:
+        """The span's token count when it holds whole words only (`words_tokenize_alone`: the
+        count of the span tokenized alone), else None."""
+        first, last = bisect_left(self.starts, start), bisect_left(self.starts, end)
+        words = self.words
+        if words is None or first == last or self.ends[last - 1] > end:
+            return None
+        if first > 0 and (self.ends[first - 1] > start or words[first - 1] == words[first]):
+            return None  # a token or word runs into the span from before it
+        if last < len(words) and words[last] == words[last - 1]:
+            return None  # the span's last word goes on after it
+        return last - first
 
     def windows(self, start: int, end: int, size: int) -> list[tuple[int, int]]:
         first, last = bisect_left(self.starts, start), bisect_left(self.starts, end)
@@ -131,10 +146,9 @@ class Chunker:
         return groups
 
     def _spans(self, document: CleanedDocument,
-               offsets: list[tuple[int, int]]) -> list[tuple[int, int, list[_Unit]]]:
-        """Chunk spans of a document, from its token offsets (tokenized once per batch)."""
+               tokens: _TokenIndex) -> list[tuple[int, int, list[_Unit]]]:
+        """Chunk spans of a document, from its tokens (tokenized once per batch)."""
         text = document.text
-        tokens = _TokenIndex(offsets)
         sections = self._sections(document)
         title_tokens = self._title_tokens({s[-1].section_title for s in sections})
         spans = []
@@ -166,17 +180,24 @@ class Chunker:
                    ) -> list[tuple[Chunk, ...] | Exception]:
         """Chunks of each document, or the exception that document raised (one document's
         bad text must not cost the others). The tokenizer runs over all documents at once."""
-        all_offsets = self.tokenizer.offsets_many([d.text for d in documents])
+        exact_words = self.tokenizer.words_tokenize_alone
         planned: list[list[tuple[int, int, list[_Unit], str]] | Exception] = []
-        for document, offsets in zip(documents, all_offsets, strict=True):
+        known: list[int | None] = []  # per planned chunk: its count of whole-word span tokens
+        for document, (offsets, words) in zip(
+                documents, self.tokenizer.spans_many([d.text for d in documents]), strict=True):
             try:
-                planned.append([(a, b, units, with_title(document.text[a:b],
-                                                          units[-1].block.section_title))
-                                for a, b, units in self._spans(document, offsets)])
+                tokens = _TokenIndex(offsets, words if exact_words else None)
+                plan = [(a, b, units, with_title(document.text[a:b],
+                                                 units[-1].block.section_title))
+                        for a, b, units in self._spans(document, tokens)]
             except Exception as exc:
                 planned.append(exc)
-        counts = iter(self.tokenizer.count(
-            [t for plan in planned if not isinstance(plan, Exception) for *_, t in plan]))
+                continue
+            planned.append(plan)
+            known.extend(tokens.whole_words(a, b) for a, b, *_ in plan)
+        counts = iter(self._index_text_counts(
+            [(b - a, index_text) for plan in planned if not isinstance(plan, Exception)
+             for a, b, _units, index_text in plan], known))
         results: list[tuple[Chunk, ...] | Exception] = []
         for document, plan in zip(documents, planned, strict=True):
             if isinstance(plan, Exception):
@@ -188,6 +209,29 @@ class Chunker:
             except Exception as exc:
                 results.append(exc)
         return results
+
+    def _index_text_counts(self, items: list[tuple[int, str]],
+                           known: list[int | None]) -> list[int]:
+        """Tokens of each planned chunk's index text, from (span length, index text). A span of
+        whole words has the tokens it has in its document, plus its title's when `with_title`
+        put one in front ("title\nspan"); the others (a span cut inside a word, a tokenizer
+        without whole words) are tokenized again."""
+        def title(length: int, index_text: str) -> str | None:
+            return index_text[: len(index_text) - length - 1] if len(index_text) > length else None
+
+        titles = sorted({t for (length, text), n in zip(items, known, strict=True)
+                         if n is not None and (t := title(length, text)) is not None})
+        title_counts = dict(zip(titles, self.tokenizer.count(titles), strict=True))
+        again = iter(self.tokenizer.count(
+            [text for (_, text), n in zip(items, known, strict=True) if n is None]))
+        counts = []
+        for (length, text), n in zip(items, known, strict=True):
+            if n is None:
+                counts.append(next(again))
+            else:
+                t = title(length, text)
+                counts.append(n + (title_counts[t] if t is not None else 0))
+        return counts
 
     def _finish(self, document: CleanedDocument, plan: list[tuple[int, int, list[_Unit], str]],
                 counts: list[int]) -> tuple[Chunk, ...]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+TokenSpans = tuple[list[tuple[int, int]], list[int | None]]
+"""Character span and word number of every token of a text."""
 
 
 class ModelTokenizer:
@@ -24,16 +27,25 @@ class ModelTokenizer:
         self.num_special_tokens = len(self._tokenizer.encode("", add_special_tokens=True).ids)
         self.max_seq_length = max_seq_length
         self.max_content_tokens = max_seq_length - self.num_special_tokens
+        normalizer = self._tokenizer.normalizer
+        self.words_tokenize_alone = (
+            isinstance(self._tokenizer.pre_tokenizer, pre_tokenizers.BertPreTokenizer)
+            and isinstance(self._tokenizer.model, models.WordPiece)
+            and (normalizer is None or isinstance(normalizer, normalizers.BertNormalizer)))
+        """True for BERT's tokenizer (both packaged models): text is split into words at
+        whitespace and punctuation, character by character, and each word is tokenized on its
+        own. A span made of whole words then has exactly the tokens it has inside its text."""
 
     def offsets(self, text: str) -> list[tuple[int, int]]:
         """Character span of every token of `text` (special tokens excluded)."""
         return list(self._tokenizer.encode(text, add_special_tokens=False).offsets)
 
-    def offsets_many(self, texts: list[str]) -> list[list[tuple[int, int]]]:
-        """`offsets` of several texts in one call (the tokenizer spreads it over the cores)."""
+    def spans_many(self, texts: list[str]) -> list[TokenSpans]:
+        """`offsets` and word numbers of several texts in one call (the tokenizer spreads it
+        over the cores)."""
         if not texts:
             return []
-        return [list(e.offsets)
+        return [(list(e.offsets), list(e.word_ids))
                 for e in self._tokenizer.encode_batch(texts, add_special_tokens=False)]
 
     def count(self, texts: list[str]) -> list[int]:

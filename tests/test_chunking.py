@@ -8,6 +8,7 @@ import pytest
 from rag_pipeline.chunking import Chunker, ChunkingConfig
 from rag_pipeline.cleaning import clean_document
 from rag_pipeline.ids import chunk_id_for, document_id_for, text_hash
+from rag_pipeline.models import EmbeddingModelSpec
 from rag_pipeline.records import Block, CleanedDocument, Element, ExtractedDocument, SourceFile
 from rag_pipeline.tokenization import ModelTokenizer
 
@@ -110,6 +111,36 @@ def test_section_title_is_indexed_with_every_chunk_within_the_limit(
     counts = tokenizer.count([c.index_text for c in chunks])
     assert max(counts) <= 64
     assert [c.num_tokens for c in chunks] == counts
+
+
+def test_token_counts_of_whole_word_spans_are_exact_without_tokenizing_them_again(
+        model_spec: EmbeddingModelSpec) -> None:
+    counted: list[str] = []
+
+    class CountingTokenizer(ModelTokenizer):
+        def count(self, texts: list[str]) -> list[int]:
+            counted.extend(texts)
+            return super().count(texts)
+
+    tokenizer = CountingTokenizer(model_spec.tokenizer_folder, model_spec.max_seq_length)
+    assert tokenizer.words_tokenize_alone  # BERT's tokenizer
+    tricky = ("Crème brûlée, naïve café — “quoted” (parenthesised) text; e-mail me@example.org! "
+              "東京の天気は晴れです。 Ünïcödé x² ½ ﬁne ligatures... ")
+    document = cleaned([
+        Element("Pâtisserie: an overview", "Title"),
+        Element(" ".join(f"{tricky}Sentence {i}." for i in range(60)), "NarrativeText"),
+        Element("Supercalifragilistic" * 40, "NarrativeText"),  # one word cut into windows
+        Element("Tables", "Title"),
+        Element("\n".join(f"row {i} | {tricky}" for i in range(40)), "Table"),
+    ])
+    chunks = Chunker(tokenizer, ChunkingConfig(chunk_tokens=96, overlap_tokens=8)).chunk(document)
+    recounted = len(counted)
+    exact = ModelTokenizer(model_spec.tokenizer_folder, model_spec.max_seq_length).count(
+        [c.index_text for c in chunks])
+    assert [c.num_tokens for c in chunks] == exact
+    assert len(chunks) > 30
+    # titles, the windows of the long word and the rare re-cut spans only
+    assert recounted < len(chunks) / 3
 
 
 def test_ids_are_stable_and_distinct_across_documents(tokenizer: ModelTokenizer) -> None:

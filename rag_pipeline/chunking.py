@@ -214,10 +214,11 @@ class Chunker:
                            known: list[int | None]) -> list[int]:
         """Tokens of each planned chunk's index text, from (span length, index text). A span of
         whole words has the tokens it has in its document, plus its title's when `with_title`
-        put one in front ("title\nspan"); the others (a span cut inside a word, a tokenizer
-        without whole words) are tokenized again."""
+        put one in front (the span is the index text's end, and what comes before it ends in
+        whitespace); the others (a span cut inside a word, a tokenizer without whole words) are
+        tokenized again."""
         def title(length: int, index_text: str) -> str | None:
-            return index_text[: len(index_text) - length - 1] if len(index_text) > length else None
+            return index_text[: len(index_text) - length] if len(index_text) > length else None
 
         titles = sorted({t for (length, text), n in zip(items, known, strict=True)
                          if n is not None and (t := title(length, text)) is not None})

@@ -114,7 +114,8 @@ def _ocr_blocks(page: object, options: OcrOptions) -> PageBlocks:
     share = english_share(_blocks_text(blocks))
     if share >= MIN_ENGLISH_SHARE:
         return blocks
-    rotation = detected_rotation(_page_image(page, _ORIENTATION_DPI), _tessdata())
+    rotation = detected_rotation(_page_image(page, min(_ORIENTATION_DPI, _ocr_dpi(page))),
+                                 _tessdata())
     if not rotation:
         return blocks
     page.set_rotation((page.rotation + rotation) % 360)  # type: ignore[attr-defined]

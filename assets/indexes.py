@@ -23,9 +23,7 @@ def qdrant_index(
     services = pipeline_services(pipeline, qdrant)
     with services.qdrant.holding():  # local mode loads every point on open: open once
         report = index_shards(services, list(context.partition_keys), context.log)
-    # Closed first: the checks record the state they verified, and an open local store's
-    # state is not final (its writes reach the main file on close).
-    checks = qdrant_index_checks(services)
+        checks = qdrant_index_checks(services)
     return MaterializeResult(metadata=to_metadata(report), check_results=results(
         "qdrant_index", checks))
 

@@ -46,14 +46,29 @@ def speed_up_local_writes(client: QdrantClient) -> None:
     The storage objects are qdrant-client internals: if a release renames them, this does
     nothing and writes are just slower.
     """
+    for connection in _collection_files(client):
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+
+
+def settle_local_writes(client: QdrantClient) -> None:
+    """Move a local-mode client's committed writes from SQLite's WAL files into the collections'
+    main files, which closing the client would otherwise do: after this, closing changes no file
+    that `verified_state` reads, so checks run on an open store can record what they verified.
+    A no-op where the internals differ (see `speed_up_local_writes`)."""
+    for connection in _collection_files(client):
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _collection_files(client: QdrantClient) -> list[sqlite3.Connection]:
+    """The SQLite connections of a local-mode client's collections (qdrant-client internals:
+    none when a release renames them)."""
     collections = getattr(getattr(client, "_client", None), "collections", None)
     if not isinstance(collections, dict):
-        return
-    for collection in collections.values():
-        connection = getattr(getattr(collection, "storage", None), "storage", None)
-        if isinstance(connection, sqlite3.Connection):
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
+        return []
+    connections = [getattr(getattr(c, "storage", None), "storage", None)
+                   for c in collections.values()]
+    return [c for c in connections if isinstance(c, sqlite3.Connection)]
 
 
 def _open_local(path: Path) -> QdrantClient:
@@ -146,6 +161,12 @@ class QdrantStore:
             lock.release()
             raise
         self._held, self._held_by, self._held_lock = client, threading.get_ident(), lock
+
+    def settle(self) -> None:
+        """Inside holding(), with the client open: make the folder's files final (see
+        `settle_local_writes`). Nothing to do otherwise: a closed store's files are final."""
+        if self._held is not None and self._held_by == threading.get_ident():
+            settle_local_writes(self._held)
 
     def _close_hold(self) -> None:
         client, lock = self._held, self._held_lock
@@ -265,26 +286,30 @@ class QdrantStore:
         vectors: np.ndarray,
         payloads: Sequence[dict[str, object]],
     ) -> None:
-        bulk = len(ids) > _POINTS_PER_SESSION
-        with self._hold_released() if bulk else nullcontext():
-            for session_start in range(0, len(ids), _POINTS_PER_SESSION):
-                session_end = min(session_start + _POINTS_PER_SESSION, len(ids))
+        sessions = [(lo, min(lo + _POINTS_PER_SESSION, len(ids)))
+                    for lo in range(0, len(ids), _POINTS_PER_SESSION)]
 
-                def _write(lo: int = session_start, hi: int = session_end) -> None:
-                    with self.session() as client:
-                        for start in range(lo, hi, _UPSERT_BATCH):
-                            end = min(start + _UPSERT_BATCH, hi)
-                            client.upsert(
-                                collection,
-                                points=models.Batch(
-                                    ids=list(ids[start:end]),
-                                    vectors=vectors[start:end].tolist(),
-                                    payloads=list(payloads[start:end]),
-                                ),
-                                wait=True,
-                            )
+        def _write(lo: int, hi: int) -> None:
+            with self.session() as client:
+                for start in range(lo, hi, _UPSERT_BATCH):
+                    end = min(start + _UPSERT_BATCH, hi)
+                    client.upsert(
+                        collection,
+                        points=models.Batch(
+                            ids=list(ids[start:end]),
+                            vectors=vectors[start:end].tolist(),
+                            payloads=list(payloads[start:end]),
+                        ),
+                        wait=True,
+                    )
 
-                self._retry("upsert", _write)
+        with self._hold_released() if len(sessions) > 1 else nullcontext():
+            for lo, hi in sessions[:-1]:
+                self._retry("upsert", lambda lo=lo, hi=hi: _write(lo, hi))
+        # Inside holding(), the last session's client stays open for what follows (local mode
+        # loads every point on open).
+        for lo, hi in sessions[-1:]:
+            self._retry("upsert", lambda lo=lo, hi=hi: _write(lo, hi))
 
     def delete_stale(self, collection: str, keep: dict[str, set[str]]) -> None:
         """For the given documents, delete every point not in their current chunk sets.

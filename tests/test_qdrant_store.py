@@ -36,21 +36,47 @@ def test_a_bulk_upsert_inside_holding_lets_searches_in_between_sessions(
     monkeypatch.setattr(qdrant_store, "_POINTS_PER_SESSION", 100)
     store = QdrantStore(path=tmp_path / "q")
     other = QdrantStore(path=tmp_path / "q", lock_timeout_seconds=0.5)
-    seen: list[int | None] = []
+    seen: list[int | str | None] = []
     real_retry = QdrantStore._retry
 
     def retry_then_look(self: QdrantStore, action: str, fn: Callable[[], object]) -> object:
         result = real_retry(self, action, fn)
         if self is store and action == "upsert":
-            seen.append(other.count("c"))  # would time out if the writer kept the lock
+            try:
+                seen.append(other.count("c"))  # times out while the writer keeps the lock
+            except Timeout:
+                seen.append("locked")
         return result
 
     monkeypatch.setattr(QdrantStore, "_retry", retry_then_look)
     with store.holding():
         store.ensure_collection("c", 4)
         store.upsert("c", *points(350))
-        assert store.count("c") == 350  # the hold is back after the bulk write
-    assert seen == [100, 200, 300, 350]
+        assert store.count("c") == 350
+    # Released between sessions; the last one's client is the hold (not loaded again).
+    assert seen == [100, 200, 300, "locked"]
+    assert other.count("c") == 350
+
+
+def test_a_settled_store_is_in_the_state_it_will_have_once_closed(tmp_path: Path) -> None:
+    """Checks run on a store held open record the files' signature: `settle` must leave
+    nothing for the close to write."""
+    from rag_pipeline.verified_state import files_signature
+
+    def signature() -> list[tuple[str, int, int]]:
+        return [f for f in files_signature([tmp_path / "q"])
+                if not f[0].endswith(("-wal", "-shm"))]
+
+    store = QdrantStore(path=tmp_path / "q")
+    store.ensure_collection("c", 4)
+    with store.holding():
+        store.upsert("c", *points(300))
+        unsettled = signature()
+        store.settle()
+        settled = signature()
+        assert store.count("c") == 300
+    assert settled != unsettled  # the writes were still in the WAL file
+    assert signature() == settled
 
 
 def test_local_collections_are_written_through_a_wal_journal_and_reload_intact(

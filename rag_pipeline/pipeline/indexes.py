@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from rag_pipeline.bm25_store import BM25Index, chunk_set_fingerprint, load_cached, rebuild_lock
+from rag_pipeline.ids import shard_for
 from rag_pipeline.ledger import LedgerUpdate
 from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.pipeline.embeddings import EMBEDDED
@@ -69,10 +70,10 @@ def index_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
     generation = services.ledger.generation()
     if fill_shards:
         # Points of documents deleted while this collection was not the target.
-        current = services.ledger.chunks_in_shards(fill_shards)
-        qdrant.delete_shard_leftovers(collection, {
-            shard: {c.chunk_id for c in current if c.payload()["shard"] == shard}
-            for shard in fill_shards})
+        current: dict[str, set[str]] = {shard: set() for shard in fill_shards}
+        for chunk in services.ledger.chunks_in_shards(fill_shards):
+            current[shard_for(chunk.document_id)].add(chunk.chunk_id)
+        qdrant.delete_shard_leftovers(collection, current)
     registry.mark_synced(collection, shards, generation)
     num_points = qdrant.count(collection)
     seconds = time.perf_counter() - started

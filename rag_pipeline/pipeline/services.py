@@ -78,6 +78,7 @@ class PipelineServices:
         None where there is no cheap one (a Qdrant server): see `verified_state`."""
         if not self.qdrant.is_local:
             return None
+        self.qdrant.settle()  # a store held open: its files as they will be once closed
         s = self.settings
         files = [s.qdrant_path, s.golden_set, s.bm25_path if with_bm25 else None]
         return signature(

@@ -157,17 +157,29 @@ class Ledger(SqliteStore):
             return dict(conn.execute("SELECT shard, generation FROM shard_generations"))
 
     def chunks_in_shards(self, shards: Iterable[str]) -> list[Chunk]:
+        return [Chunk.from_payload(chunk_id, json.loads(payload))
+                for chunk_id, payload in self._shard_chunk_rows("c.payload", shards)]
+
+    def chunk_ids_by_shard(self, shards: Iterable[str]) -> dict[str, set[str]]:
+        """Each listed shard's chunk ids (empty for a shard without chunks), payloads unread."""
+        shard_list = list(shards)
+        found: dict[str, set[str]] = {shard: set() for shard in shard_list}
+        for chunk_id, shard in self._shard_chunk_rows("d.shard", shard_list):
+            found[shard].add(chunk_id)
+        return found
+
+    def _shard_chunk_rows(self, column: str, shards: Iterable[str]) -> list[tuple[str, str]]:
+        """(chunk id, `column`) of every chunk of the given shards, by chunk id."""
         shard_list = list(shards)
         if not shard_list:
             return []
         with self._connect() as conn:
-            rows = conn.execute(
-                "SELECT c.chunk_id, c.payload FROM chunks c JOIN documents d "
+            return conn.execute(
+                f"SELECT c.chunk_id, {column} FROM chunks c JOIN documents d "
                 "ON c.document_id = d.document_id "
                 f"WHERE d.shard IN ({','.join('?' * len(shard_list))}) ORDER BY c.chunk_id",
                 shard_list,
             ).fetchall()
-        return [Chunk.from_payload(cid, json.loads(payload)) for cid, payload in rows]
 
     def chunk_id_list(self) -> list[str]:
         with self._connect() as conn:

@@ -12,7 +12,7 @@ from dagster import materialize
 from assets import ALL_ASSETS
 from rag_pipeline.bm25_store import BM25Index
 from rag_pipeline.cli import run_ingest
-from rag_pipeline.ids import all_shard_keys
+from rag_pipeline.ids import all_shard_keys, shard_for
 from rag_pipeline.ledger import Ledger
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.search import Searcher
@@ -58,6 +58,17 @@ def test_both_indexes_describe_the_same_chunks(knowledge_base: Settings) -> None
     ids = {c.chunk_id for c in Ledger(knowledge_base.ledger_path).iter_chunks()}
     assert qdrant_ids(knowledge_base) == ids
     assert set(BM25Index.load(knowledge_base.bm25_path).chunk_ids) == ids
+
+
+def test_the_ledger_lists_each_shards_chunk_ids(knowledge_base: Settings) -> None:
+    ledger = Ledger(knowledge_base.ledger_path)
+    shards = all_shard_keys()
+    expected: dict[str, set[str]] = {shard: set() for shard in shards}
+    for chunk in ledger.iter_chunks():
+        expected[shard_for(chunk.document_id)].add(chunk.chunk_id)
+    assert ledger.chunk_ids_by_shard(shards) == expected
+    assert sum(map(len, expected.values())) > 5
+    assert ledger.chunk_ids_by_shard([]) == {}
 
 
 @pytest.mark.parametrize(

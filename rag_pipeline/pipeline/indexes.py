@@ -12,7 +12,6 @@ import time
 import numpy as np
 
 from rag_pipeline.bm25_store import BM25Index, chunk_set_fingerprint, load_cached, rebuild_lock
-from rag_pipeline.ids import shard_for
 from rag_pipeline.ledger import LedgerUpdate
 from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.pipeline.embeddings import EMBEDDED
@@ -70,10 +69,8 @@ def index_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
     generation = services.ledger.generation()
     if fill_shards:
         # Points of documents deleted while this collection was not the target.
-        current: dict[str, set[str]] = {shard: set() for shard in fill_shards}
-        for chunk in services.ledger.chunks_in_shards(fill_shards):
-            current[shard_for(chunk.document_id)].add(chunk.chunk_id)
-        qdrant.delete_shard_leftovers(collection, current)
+        qdrant.delete_shard_leftovers(collection,
+                                      services.ledger.chunk_ids_by_shard(fill_shards))
     registry.mark_synced(collection, shards, generation)
     num_points = qdrant.count(collection)
     seconds = time.perf_counter() - started

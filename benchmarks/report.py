@@ -96,7 +96,14 @@ def markdown(figures: dict) -> str:
         f"({ingest['end_to_end_chunks_per_second']} chunks/s) |",
         f"| pure embedding of the same chunk texts | {ingest['pure_embedding_seconds']:.1f} "
         f"({ingest['pure_embedding_chunks_per_second']} chunks/s; {ingest['embedding_workers']} "
-        "embedding worker processes, as in the pipeline) |",
+        "embedding worker processes, as in the pipeline; "
+        + (f"half of the texts timed just before the ingest, "
+           f"{ingest['pure_embedding_seconds_before_ingest']:.1f} s, and half just after, "
+           f"{ingest['pure_embedding_seconds_after_ingest']:.1f} s"
+           if ingest.get("pure_embedding_split") else "all timed after the ingest")
+        + ") |",
+        f"| embedding inside the ingest (chunk_embeddings' encode calls) | "
+        f"{ingest['ingest_embed_seconds']:.1f} |",
         "| sentence-transformers encode in one process (every 4th chunk) | "
         f"- ({ingest['single_process_embedding_chunks_per_second']} chunks/s) |",
         "",

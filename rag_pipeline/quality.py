@@ -65,16 +65,40 @@ def no_empty_chunks(chunks: Sequence[Chunk]) -> CheckOutcome:
                          "worst": [_offender(c) for c in bad[:_WORST]]})
 
 
-def within_token_limit(chunks: Sequence[Chunk], token_counts: Sequence[int],
+def token_recount_sample(chunks: Sequence[Chunk], max_tokens: int, margin: int,
+                         sample_size: int) -> list[int]:
+    """Positions of the chunks `within_token_limit` recounts: every chunk the chunker counted
+    within `margin` tokens of the limit (where a small miscount would truncate it), and a
+    random `sample_size` of the others (a miscount among them means the chunker's counts
+    cannot be trusted). Recounting all of them costs as much as tokenizing the corpus again."""
+    near = [i for i, c in enumerate(chunks) if c.num_tokens > max_tokens - margin]
+    near_set = set(near)
+    others = [i for i in range(len(chunks)) if i not in near_set]
+    # Seeded by the batch, so the same chunks get the same verdict.
+    seed = len(chunks) + sum(c.num_tokens for c in chunks)
+    picked = random.Random(seed).sample(others, min(sample_size, len(others)))
+    return sorted([*near, *picked])
+
+
+def within_token_limit(chunks: Sequence[Chunk], recounts: dict[int, int],
                        max_tokens: int) -> CheckOutcome:
-    """token_counts: recounted with the model's own tokenizer (not the chunker's word)."""
-    bad = sorted(((c, n) for c, n in zip(chunks, token_counts, strict=True) if n > max_tokens),
+    """No chunk over `max_tokens`, by the chunker's count and by `recounts` ({position: tokens
+    recounted with the model's own tokenizer}); and every recount equals the chunker's count."""
+    counts = [max(c.num_tokens, recounts.get(i, 0)) for i, c in enumerate(chunks)]
+    bad = sorted(((c, n) for c, n in zip(chunks, counts, strict=True) if n > max_tokens),
                  key=lambda item: -item[1])
+    miscounted = [(chunks[i], n) for i, n in sorted(recounts.items())
+                  if n != chunks[i].num_tokens]
     return CheckOutcome(
-        not bad, f"{len(bad)} chunks longer than {max_tokens} tokens",
+        not bad and not miscounted,
+        f"{len(bad)} chunks longer than {max_tokens} tokens; {len(miscounted)} of "
+        f"{len(recounts)} recounted chunks counted differently by the chunker",
         {"num_too_long": len(bad), "max_tokens": max_tokens,
-         "longest": max(token_counts, default=0),
-         "worst": [_offender(c, tokens=n) for c, n in bad[:_WORST]]})
+         "longest": max(counts, default=0), "num_recounted": len(recounts),
+         "num_miscounted": len(miscounted),
+         "worst": [_offender(c, tokens=n) for c, n in bad[:_WORST]],
+         "miscounted": [_offender(c, tokens=n, chunker_tokens=c.num_tokens)
+                        for c, n in miscounted[:_WORST]]})
 
 
 def tiny_chunk_share(chunks: Sequence[Chunk], thresholds: QualityThresholds) -> CheckOutcome:

@@ -51,6 +51,10 @@ class QualityThresholds:
     retrieval_k: int = 5
     min_retrieval_recall: float = 0.75
     payload_sample_size: int = 20
+    token_recount_margin: int = 32
+    """Chunks counted within this many tokens of the model's limit are all recounted..."""
+    token_recount_sample: int = 1000
+    """...and this many of the others, chosen at random (see quality.token_recount_sample)."""
 
     @classmethod
     def from_env(cls) -> QualityThresholds:
@@ -67,6 +71,8 @@ class QualityThresholds:
             retrieval_k=_env_int("RAG_CHECK_RETRIEVAL_K", d.retrieval_k),
             min_retrieval_recall=float(
                 _env("RAG_CHECK_MIN_RETRIEVAL_RECALL", str(d.min_retrieval_recall))),
+            token_recount_sample=_env_int("RAG_CHECK_TOKEN_RECOUNT_SAMPLE",
+                                          d.token_recount_sample),
         )
 
 

@@ -45,7 +45,7 @@ class ModelTokenizer:
         over the cores)."""
         if not texts:
             return []
-        return [(list(e.offsets), list(e.word_ids))
+        return [(e.offsets, e.word_ids)  # each a new list
                 for e in self._tokenizer.encode_batch(texts, add_special_tokens=False)]
 
     def count(self, texts: list[str]) -> list[int]:

@@ -61,6 +61,7 @@ class PipelineSettingsResource(ConfigurableResource):
     max_garbled_share: float = _QUALITY.max_garbled_share
     retrieval_k: int = _QUALITY.retrieval_k
     min_retrieval_recall: float = _QUALITY.min_retrieval_recall
+    token_recount_sample: int = _QUALITY.token_recount_sample
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> PipelineSettingsResource:

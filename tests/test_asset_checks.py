@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rag_pipeline.chunking import Chunker
 from rag_pipeline.cli import IngestError, run_ingest
 from rag_pipeline.pipeline.checks import bm25_index_checks, qdrant_index_checks
 from rag_pipeline.pipeline.services import PipelineServices
@@ -38,6 +39,21 @@ def test_a_garbled_batch_stays_out_of_both_indexes(indexed: Settings) -> None:
     assert index_sizes(indexed) == before
     paths = {d.source_path for d in PipelineServices(indexed).ledger.documents().values()}
     assert not any(p.startswith("menus/") for p in paths)
+
+
+def test_a_chunker_miscount_blocks_the_batch(indexed: Settings,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The token-limit check recounts with the model's tokenizer: a chunker whose counts are
+    off by one token (far under the limit) still stops the batch before embedding."""
+    before = index_sizes(indexed)
+    counts = Chunker._index_text_counts
+    monkeypatch.setattr(Chunker, "_index_text_counts",
+                        lambda self, items, known: [n - 1 for n in counts(self, items, known)])
+    write_text(indexed.source_dir / "tides.md", "# Tides\n\nThe moon raises the tides twice "
+               "a day, and the sun adds spring and neap tides.\n")
+    with pytest.raises(IngestError, match="document_chunks_within_token_limit"):
+        run_ingest(indexed)
+    assert index_sizes(indexed) == before
 
 
 def test_a_garbled_document_is_quarantined_and_the_rest_indexed(indexed: Settings) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from pathlib import Path
 
 from rag_pipeline.changes import PendingFile
-from rag_pipeline.extract.isolation import ExtractionLimits, extract_isolated
+from rag_pipeline.extract.isolation import (
+    ExtractionLimits,
+    extract_isolated,
+    stop_extraction_workers,
+)
 from rag_pipeline.records import DocumentFailure, ExtractedDocument
 from rag_pipeline.sources import list_source_files
 from tests.misbehaving_extractors import misbehave
@@ -33,3 +38,17 @@ def test_hang_crash_and_bomb_fail_alone(tmp_path: Path) -> None:
     # The pool recovers: the next batch extracts normally.
     again = list(extract_isolated(pending_files(tmp_path)[:1], limits))
     assert isinstance(again[0], ExtractedDocument)
+
+
+def test_stopped_workers_are_replaced_by_the_next_extraction(tmp_path: Path) -> None:
+    (tmp_path / "note.md").write_text("# Note\n\nA short note about tides.\n")
+    limits = ExtractionLimits(memory_mb=1024, workers=1)
+    stop_extraction_workers()
+    before = set(multiprocessing.active_children())
+    [first] = extract_isolated(pending_files(tmp_path), limits)
+    workers = set(multiprocessing.active_children()) - before
+    assert workers and all(w.is_alive() for w in workers)
+    stop_extraction_workers()
+    assert not any(w.is_alive() for w in workers)
+    [again] = extract_isolated(pending_files(tmp_path), limits)
+    assert isinstance(first, ExtractedDocument) and again == first

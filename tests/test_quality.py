@@ -18,6 +18,7 @@ from rag_pipeline.quality import (
     no_orphans,
     payloads_match,
     tiny_chunk_share,
+    token_recount_sample,
     within_token_limit,
 )
 from rag_pipeline.records import Chunk
@@ -43,9 +44,29 @@ def test_not_empty() -> None:
 
 
 def test_token_limit() -> None:
-    assert within_token_limit(GOOD, [10] * 20, 254).passed
-    bad = within_token_limit(GOOD, [10] * 19 + [300], 254)
-    assert not bad.passed and bad.metadata["worst"][0]["tokens"] == 300
+    # GOOD chunks were counted 50 tokens each by the "chunker".
+    assert within_token_limit(GOOD, {}, 254).passed
+    assert within_token_limit(GOOD, {i: 50 for i in range(20)}, 254).passed
+    over = within_token_limit([*GOOD, chunk("long", tokens=300)], {}, 254)
+    assert not over.passed and over.metadata["worst"][0]["tokens"] == 300
+    # A chunk the chunker undercounted: over the limit by the recount, and miscounted.
+    under = within_token_limit(GOOD, {3: 50, 7: 300}, 254)
+    assert not under.passed
+    assert (under.metadata["num_too_long"], under.metadata["num_miscounted"]) == (1, 1)
+    assert under.metadata["miscounted"][0]["chunker_tokens"] == 50
+    # A miscount well under the limit still fails: the chunker's counts cannot be trusted.
+    off_by_one = within_token_limit(GOOD, {5: 51}, 254)
+    assert not off_by_one.passed and off_by_one.metadata["num_too_long"] == 0
+
+
+def test_token_recount_sample_takes_every_chunk_near_the_limit() -> None:
+    chunks = [chunk(f"text {i}", tokens=240 if i % 10 == 0 else 100, index=i)
+              for i in range(1000)]
+    picked = token_recount_sample(chunks, 254, margin=32, sample_size=50)
+    near = [i for i in range(1000) if i % 10 == 0]
+    assert set(near) <= set(picked) and len(picked) == len(near) + 50
+    assert picked == token_recount_sample(chunks, 254, margin=32, sample_size=50)
+    assert token_recount_sample(chunks, 254, margin=32, sample_size=5000) == list(range(1000))
 
 
 def test_tiny_share() -> None:

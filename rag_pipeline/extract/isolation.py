@@ -88,6 +88,16 @@ def _shutdown() -> None:
         pool.join(timeout=5)
 
 
+def stop_extraction_workers() -> None:
+    """Stop this process' extraction workers; the next extraction starts fresh ones."""
+    with _lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.stop()
+        pool.join(timeout=5)
+
+
 class ExtractionPoolError(RuntimeError):
     """The extraction workers themselves failed (not a document): the run must fail, and no
     document may be marked failed (a failed document loses its points)."""

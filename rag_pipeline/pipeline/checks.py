@@ -27,6 +27,7 @@ from rag_pipeline.quality import (
     payloads_match,
     sample_payloads,
     tiny_chunk_share,
+    token_recount_sample,
     within_token_limit,
 )
 from rag_pipeline.verified_state import as_recalled
@@ -41,10 +42,14 @@ def chunk_batch_checks(services: PipelineServices, shards: list[str]) -> dict[st
     chunks = [c for d in documents for c in d.chunks]
     tokenizer = services.chunker.tokenizer
     thresholds = services.settings.quality
+    limit = tokenizer.max_content_tokens
+    recount = token_recount_sample(chunks, limit, thresholds.token_recount_margin,
+                                   thresholds.token_recount_sample)
+    recounts = dict(zip(recount, tokenizer.count([chunks[i].index_text for i in recount]),
+                        strict=True))
     return {
         "not_empty": no_empty_chunks(chunks),
-        "within_token_limit": within_token_limit(
-            chunks, tokenizer.count([c.index_text for c in chunks]), tokenizer.max_content_tokens),
+        "within_token_limit": within_token_limit(chunks, recounts, limit),
         "tiny_share": tiny_chunk_share(chunks, thresholds),
         "duplicate_share": duplicate_chunk_share(chunks, thresholds),
         "garbled_share": garbled_share(chunks, thresholds),

@@ -72,8 +72,7 @@ def token_recount_sample(chunks: Sequence[Chunk], max_tokens: int, margin: int,
     random `sample_size` of the others (a miscount among them means the chunker's counts
     cannot be trusted). Recounting all of them costs as much as tokenizing the corpus again."""
     near = [i for i, c in enumerate(chunks) if c.num_tokens > max_tokens - margin]
-    near_set = set(near)
-    others = [i for i in range(len(chunks)) if i not in near_set]
+    others = [i for i, c in enumerate(chunks) if c.num_tokens <= max_tokens - margin]
     # Seeded by the batch, so the same chunks get the same verdict.
     seed = len(chunks) + sum(c.num_tokens for c in chunks)
     picked = random.Random(seed).sample(others, min(sample_size, len(others)))

@@ -82,20 +82,18 @@ def _pool(limits: ExtractionLimits) -> ProcessPool:
 
 
 @atexit.register
-def _shutdown() -> None:
-    for pool in _pools.values():
-        pool.stop()
-        pool.join(timeout=5)
-
-
 def stop_extraction_workers() -> None:
     """Stop this process' extraction workers; the next extraction starts fresh ones."""
     with _lock:
         pools = list(_pools.values())
         _pools.clear()
     for pool in pools:
-        pool.stop()
-        pool.join(timeout=5)
+        _stop(pool)
+
+
+def _stop(pool: ProcessPool) -> None:
+    pool.stop()
+    pool.join(timeout=5)
 
 
 class ExtractionPoolError(RuntimeError):
@@ -107,8 +105,7 @@ def _discard(limits: ExtractionLimits) -> None:
     with _lock:
         pool = _pools.pop((limits.workers, limits.memory_mb), None)
     if pool is not None:
-        pool.stop()
-        pool.join(timeout=5)
+        _stop(pool)
 
 
 Extractor = Callable[[PendingFile, ExtractionLimits], "ExtractedDocument | DocumentFailure"]

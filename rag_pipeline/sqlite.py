@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -10,17 +11,33 @@ from typing import ClassVar
 
 _BATCH = 500
 """Parameters per IN (...) query (SQLite caps the number of parameters)."""
+_BUSY_TIMEOUT_SECONDS = 60.0
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL (it stays so). While another connection switches a new file at
+    the same moment (two runs starting on a fresh data folder), SQLite answers "database is
+    locked" at once, without waiting on the busy timeout: try again until the timeout."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 @contextmanager
 def transaction(path: Path) -> Iterator[sqlite3.Connection]:
     """One connection, one transaction (committed on success, rolled back on error). WAL mode and
     a long busy timeout let readers and one writer from other processes proceed."""
-    conn = sqlite3.connect(path, timeout=60)
+    conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_SECONDS)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
+        _use_wal(conn)
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=60000")
+        conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_SECONDS * 1000)}")
         with conn:
             yield conn
     finally:

@@ -33,11 +33,10 @@ def _use_wal(conn: sqlite3.Connection) -> None:
 def transaction(path: Path) -> Iterator[sqlite3.Connection]:
     """One connection, one transaction (committed on success, rolled back on error). WAL mode and
     a long busy timeout let readers and one writer from other processes proceed."""
-    conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_SECONDS)
+    conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_SECONDS)  # SQLite's busy timeout
     try:
         _use_wal(conn)
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_SECONDS * 1000)}")
         with conn:
             yield conn
     finally:

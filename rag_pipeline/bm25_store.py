@@ -6,6 +6,8 @@ A rebuild takes the term counts of chunks the previous index already held from i
 tokenizing their texts again (a chunk id names one exact text; a change of tokenization must
 bump `_FORMAT_VERSION`, which discards old files): half the rebuild's time at 24k chunks.
 Queries score only candidate chunks (those containing a query term), via an inverted index.
+Each chunk is analysed in its document's language and each query in every language the index
+holds (`rag_pipeline.analysis`).
 """
 
 from __future__ import annotations
@@ -15,25 +17,23 @@ import logging
 import math
 import os
 import pickle
-import re
+import sys
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
 from rank_bm25 import BM25Okapi
 
+from rag_pipeline.analysis import ENGLISH, bm25_terms, query_terms
+
 logger = logging.getLogger(__name__)
 
-_FORMAT_VERSION = 4
-_WORD = re.compile(r"\w+", re.UNICODE)
-# Lucene's default English stop words (what Anserini's BM25 baselines use).
-STOP_WORDS = frozenset(
-    "a an and are as at be but by for if in into is it no not of on or such that the their "
-    "then there these they this to was will with".split()
-)
+_FORMAT_VERSION = 5
+IndexText = tuple[str, str] | tuple[str, str, str | None]
+"""(chunk id, text) or (chunk id, text, language); without a language a text is English."""
 
 
 class LuceneBM25(BM25Okapi):
@@ -49,16 +49,8 @@ class LuceneBM25(BM25Okapi):
             self.idf[word] = math.log(1 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
 
 
-@lru_cache(maxsize=1)
-def _stemmer():  # noqa: ANN202 - Stemmer.Stemmer
-    import Stemmer
-
-    return Stemmer.Stemmer("porter")
-
-
-def bm25_tokens(text: str) -> list[str]:
-    words = [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
-    return _stemmer().stemWords(words)
+def bm25_tokens(text: str, language: str | None = ENGLISH) -> list[str]:
+    return bm25_terms(text, language)
 
 
 def chunk_set_fingerprint(chunk_ids: Iterable[str]) -> str:
@@ -76,31 +68,42 @@ class BM25Index:
     fingerprint: str
     k1: float = 0.9
     b: float = 0.4
+    languages: list[str | None] = field(default_factory=list)
+    """Each chunk's language, by position (what its counts were analysed with)."""
+    language_counts: dict[str | None, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.chunk_ids)
 
     @classmethod
-    def build(cls, chunks: Iterable[tuple[str, str]], k1: float = 0.9, b: float = 0.4,
+    def build(cls, chunks: Iterable[IndexText], k1: float = 0.9, b: float = 0.4,
               previous: BM25Index | None = None) -> BM25Index:
-        """The index of `chunks` (id, text); texts of ids in `previous` are not tokenized again."""
-        known: dict[str, dict[str, int]] = {}
+        """The index of `chunks`; a chunk `previous` analysed in the same language is not
+        tokenized again."""
+        known: dict[tuple[str, str | None], dict[str, int]] = {}
         if (previous is not None and previous.bm25 is not None
-                and len(previous.bm25.doc_freqs) == len(previous.chunk_ids)):
-            known = dict(zip(previous.chunk_ids, previous.bm25.doc_freqs, strict=True))
+                and len(previous.bm25.doc_freqs) == len(previous.chunk_ids)
+                == len(previous.languages)):
+            known = dict(zip(zip(previous.chunk_ids, previous.languages, strict=True),
+                             previous.bm25.doc_freqs, strict=True))
         chunk_ids: list[str] = []
+        languages: list[str | None] = []
         corpus: list[list[str]] = []
         postings: dict[str, list[int]] = {}
-        for chunk_id, text in chunks:
-            counts = known.get(chunk_id)
+        for chunk in chunks:
+            chunk_id, text = chunk[0], chunk[1]
+            language = chunk[2] if len(chunk) > 2 else ENGLISH
+            language = sys.intern(language) if language else None  # pickled once, not per chunk
+            counts = known.get((chunk_id, language))
             if counts is None:
-                tokens = bm25_tokens(text)
+                tokens = bm25_tokens(text, language)
                 terms: Iterable[str] = set(tokens)
             else:  # rank-bm25 reads only each term's count and the length
                 tokens = [term for term, count in counts.items() for _ in range(count)]
                 terms = counts.keys()
             position = len(chunk_ids)
             chunk_ids.append(chunk_id)
+            languages.append(language)
             corpus.append(tokens)
             for token in terms:
                 postings.setdefault(token, []).append(position)
@@ -112,12 +115,14 @@ class BM25Index:
             fingerprint=chunk_set_fingerprint(chunk_ids),
             k1=k1,
             b=b,
+            languages=languages,
+            language_counts=dict(Counter(languages)),
         )
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         if self.bm25 is None:
             return []
-        terms = [t for t in bm25_tokens(query) if t in self.postings]
+        terms = [t for t in query_terms(query, self.language_counts) if t in self.postings]
         if not terms:
             return []
         candidates = np.unique(np.concatenate([self.postings[t] for t in set(terms)]))

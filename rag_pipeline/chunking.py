@@ -275,6 +275,7 @@ class Chunker:
                     char_end=end,
                     content_hash=content_hash,
                     num_tokens=count,
+                    language=document.language,
                 )
             )
         return tuple(chunks)

@@ -91,4 +91,5 @@ def clean_document(document: ExtractedDocument) -> CleanedDocument:
         text_hash=text_hash(full_text),
         blocks=tuple(blocks),
         num_pages=document.num_pages,
+        language=document.language,
     )

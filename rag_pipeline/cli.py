@@ -189,6 +189,9 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     _out(f"ledger: {settings.ledger_path}")
     _out("documents: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
     _out(f"chunks: {ledger.num_chunks()}")
+    languages = ledger.language_counts()
+    if languages:
+        _out("languages: " + ", ".join(f"{language} {n}" for language, n in languages.items()))
     failed = ledger.failed_documents()
     if failed:
         _out("failed documents:")

@@ -12,7 +12,9 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from rag_pipeline.language import SAMPLE_CHARS
 from rag_pipeline.records import Chunk, CleanedDocument, DocumentFailure, SourceFile
 from rag_pipeline.sqlite import SqliteStore, select_in
 
@@ -35,7 +37,8 @@ CREATE TABLE IF NOT EXISTS documents (
     num_chunks INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     duplicate_of TEXT,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    language TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_shard ON documents(shard);
 CREATE INDEX IF NOT EXISTS documents_text_hash ON documents(text_hash);
@@ -72,6 +75,7 @@ class LedgerDocument:
     num_chunks: int
     error: str | None
     duplicate_of: str | None
+    language: str | None = None
 
 
 @dataclass
@@ -88,6 +92,17 @@ class LedgerUpdate:
 
 class Ledger(SqliteStore):
     schema = _SCHEMA
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        with self._connect() as conn:  # a ledger from before languages were detected
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(documents)")}
+            if "language" not in columns:
+                try:
+                    conn.execute("ALTER TABLE documents ADD COLUMN language TEXT")
+                except sqlite3.OperationalError as exc:  # another process added it meanwhile
+                    if "duplicate column" not in str(exc):
+                        raise
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -135,6 +150,36 @@ class Ledger(SqliteStore):
                 "SELECT chunk_id, payload FROM chunks ORDER BY chunk_id"
             ):
                 yield Chunk.from_payload(chunk_id, json.loads(payload))
+
+    def index_texts(self) -> Iterator[tuple[str, str, str | None]]:
+        """(chunk id, the text BM25 indexes, its language) of every chunk, by chunk id."""
+        with self._connect() as conn:
+            for chunk_id, payload, document_language in conn.execute(
+                "SELECT c.chunk_id, c.payload, d.language FROM chunks c JOIN documents d "
+                "ON c.document_id = d.document_id ORDER BY c.chunk_id"
+            ):
+                chunk = Chunk.from_payload(chunk_id, json.loads(payload))
+                yield chunk_id, chunk.index_text, chunk.language or document_language
+
+    def texts_without_language(self) -> dict[str, str]:
+        """Document id -> the start of its chunks' text, for indexed documents whose language
+        was never detected (indexed by a release before detection existed)."""
+        samples: dict[str, list[str]] = {}
+        with self._connect() as conn:
+            for document_id, payload in conn.execute(
+                "SELECT d.document_id, c.payload FROM documents d JOIN chunks c "
+                "ON c.document_id = d.document_id WHERE d.language IS NULL AND d.status = ? "
+                "ORDER BY d.document_id, c.chunk_index", (INDEXED,)
+            ):
+                parts = samples.setdefault(document_id, [])
+                if sum(map(len, parts)) < SAMPLE_CHARS:
+                    parts.append(str(json.loads(payload)["text"]))
+        return {document_id: "\n".join(parts) for document_id, parts in samples.items()}
+
+    def set_languages(self, languages: dict[str, str]) -> None:
+        with self._connect() as conn:
+            conn.executemany("UPDATE documents SET language = ? WHERE document_id = ?",
+                             [(language, doc_id) for doc_id, language in languages.items()])
 
     def get_chunks(self, chunk_ids: Iterable[str]) -> dict[str, Chunk]:
         with self._connect() as conn:
@@ -196,6 +241,14 @@ class Ledger(SqliteStore):
             counts.update({status: int(n) for status, n in rows})
             return counts
 
+    def language_counts(self) -> dict[str, int]:
+        """Indexed documents per detected language, most first ("?" where not yet detected)."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT COALESCE(language, '?'), COUNT(*) FROM documents WHERE status = ? "
+                "GROUP BY 1 ORDER BY 2 DESC, 1", (INDEXED,))
+            return {language: int(n) for language, n in rows}
+
     def failed_documents(self) -> list[LedgerDocument]:
         return sorted(
             (d for d in self.documents().values() if d.status == FAILED),
@@ -228,7 +281,8 @@ class Ledger(SqliteStore):
                 self._upsert_document(conn, document.source, now, status=INDEXED,
                                       file_hash=document.file_hash,
                                       text_hash=document.text_hash,
-                                      num_pages=document.num_pages, num_chunks=len(chunks))
+                                      num_pages=document.num_pages, num_chunks=len(chunks),
+                                      language=document.language)
                 conn.execute("DELETE FROM chunks WHERE document_id = ?",
                              (document.source.document_id,))
                 conn.executemany(
@@ -245,7 +299,8 @@ class Ledger(SqliteStore):
                                       file_hash=document.file_hash,
                                       text_hash=document.text_hash,
                                       num_pages=document.num_pages,
-                                      duplicate_of=document.duplicate_of)
+                                      duplicate_of=document.duplicate_of,
+                                      language=document.language)
                 conn.execute("DELETE FROM chunks WHERE document_id = ?",
                              (document.source.document_id,))
             for failure in update.failed:
@@ -280,20 +335,22 @@ class Ledger(SqliteStore):
         num_chunks: int = 0,
         error: str | None = None,
         duplicate_of: str | None = None,
+        language: str | None = None,
     ) -> None:
         conn.execute(
             "INSERT INTO documents (document_id, source_path, shard, size, mtime_ns, "
             "file_hash, text_hash, status, num_pages, num_chunks, error, duplicate_of, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "updated_at, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(document_id) DO UPDATE SET source_path=excluded.source_path, "
             "shard=excluded.shard, size=excluded.size, mtime_ns=excluded.mtime_ns, "
             "file_hash=excluded.file_hash, text_hash=excluded.text_hash, "
             "status=excluded.status, num_pages=excluded.num_pages, "
             "num_chunks=excluded.num_chunks, error=excluded.error, "
-            "duplicate_of=excluded.duplicate_of, updated_at=excluded.updated_at",
+            "duplicate_of=excluded.duplicate_of, updated_at=excluded.updated_at, "
+            "language=excluded.language",
             (
                 source.document_id, source.relative_path, source.shard, source.size,
                 source.mtime_ns, file_hash, text_hash, status, num_pages, num_chunks, error,
-                duplicate_of, now,
+                duplicate_of, now, language,
             ),
         )

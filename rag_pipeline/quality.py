@@ -8,25 +8,72 @@ from __future__ import annotations
 
 import random
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
+import regex
 
 from rag_pipeline.records import Chunk, ChunkedDocument
 from rag_pipeline.settings import QualityThresholds
 
 _WORST = 5
-_MOJIBAKE = re.compile(r"Ã[\x80-\xbf]|â€[\x80-\xbf\u2018-\u201d\u2122\u0153\u0161]|Â[\x80-\xbf]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_PLAIN = (r"\w\s.,;:!?'\"()\[\]{}<>|/\\+\-=*&%$#@~^`_"
-          r"\u20ac\u00a3\u00b0\u00a7\u2013\u2014\u2018-\u201d\u2026")
-_SYMBOL_RUN = re.compile(f"[^{_PLAIN}]{{4,}}")
-"""Four or more symbols in a row that are neither word characters nor common punctuation."""
-_WEIRD_CHAR = re.compile(f"[^{_PLAIN}]")
-_LETTER_OR_DIGIT = re.compile(r"[^\W_]")
-"""What str.isalnum() accepts (the regex engine's word characters are those and "_")."""
+
+# Garbled means broken, not foreign: text is judged by Unicode categories, in which letters,
+# combining marks (the vowel signs of Hindi, Tamil, Burmese...) and digits of every script
+# are letters, and punctuation of every script is punctuation.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_ODD = r"[[\p{So}\p{Sm}\p{Sk}\p{Co}\p{Cn}\p{Cs}]--[\x00-\xff\u20ac\u2122\u2116\u2103]]"
+"""Symbols (other than ASCII and Latin-1 ones, €, ™, №, ℃), private-use, unassigned and
+surrogate code points: what a broken font map or a wrong decoding leaves behind."""
+_MAYBE_ODD = regex.compile(r"[^\x00-\xff\p{L}\p{M}\p{N}\p{P}\p{Z}\p{Cf}\p{Sc}]")
+"""Any character `_ODD` might match: most text has none, and skips the slower checks (the
+set difference in `_ODD` costs ~6x this class)."""
+_SYMBOL_RUN = regex.compile(f"{_ODD}{{4,}}", regex.V1)
+_ODD_CHAR = regex.compile(_ODD, regex.V1)
+_PRIVATE_USE_RUN = regex.compile(r"\p{Co}{3,}")
+"""Glyphs of a PDF font without a Unicode map come out as private-use code points."""
+_LETTER = regex.compile(r"[\p{L}\p{M}\p{N}]")
+
+
+def _continuation_forms() -> list[str]:
+    """What a UTF-8 continuation byte (0x80-0xBF) becomes when read as Windows-1252 (its five
+    undefined bytes as Latin-1), as read and after cleaning's NFKC (the cedilla U+00B8 becomes a
+    space and U+0327, "™" becomes "TM"); not the forms that ordinary text has after an accented
+    letter (a space, "o")."""
+    forms: set[str] = set()
+    for byte in range(0x80, 0xC0):
+        char = bytes([byte]).decode("cp1252", errors="ignore") or chr(byte)
+        for form in (char, unicodedata.normalize("NFKC", char)):
+            if form.strip() and not (len(form) == 1 and form.isascii() and form.isalnum()):
+                forms.add(form)
+    return sorted(forms, key=len, reverse=True)
+
+
+_MOJIBAKE_HINT = regex.compile(
+    "[\u00c2-\u00f4](?:" + "|".join(regex.escape(f) for f in _continuation_forms()) + ")")
+"""A UTF-8 lead byte read as Windows-1252 or Latin-1 (Â..ô) followed by what a continuation
+byte becomes there: every UTF-8 character of two or more bytes read so has one. Text has them
+rarely ("acción”"), mojibake at nearly every character."""
+_MOJIBAKE_PAIRS = 3
+_MOJIBAKE_PAIR_SHARE = 0.03
+"""This many pairs, at least this share of the letters: mojibake even where ftfy cannot decode
+it back (cleaning has dropped the C1 control characters that Latin-1 left in it)."""
+_PUNCTUATION_MOJIBAKE = regex.compile(
+    "\u00e2\u20ac(?:" + "|".join(regex.escape(f) for f in _continuation_forms()) + ")")
+""""â€" and one more: a quote, dash or bullet (U+2000-U+203F) read as Windows-1252, the most
+common mojibake of all ("doesnâ€™t", "doesnâ€TMt" after NFKC); one is enough."""
+
+
+@lru_cache(maxsize=1)
+def _ftfy() -> Any:
+    import ftfy
+
+    return ftfy
 
 
 @dataclass(frozen=True)
@@ -121,19 +168,36 @@ def duplicate_chunk_share(chunks: Sequence[Chunk], thresholds: QualityThresholds
                         "repeat another chunk's text", thresholds.min_chunks_for_shares)
 
 
+def is_mojibake(text: str) -> bool:
+    """UTF-8 decoded as Windows-1252 or Latin-1: ftfy decodes it back to other text, or the
+    telltale pairs are everywhere."""
+    if not _MOJIBAKE_HINT.search(text):
+        return False
+    if _PUNCTUATION_MOJIBAKE.search(text):
+        return True
+    pairs = len(_MOJIBAKE_HINT.findall(text))
+    if pairs >= _MOJIBAKE_PAIRS and pairs >= _MOJIBAKE_PAIR_SHARE * len(_LETTER.findall(text)):
+        return True
+    return _ftfy().fix_encoding(text) != text
+
+
 def garbled_reason(text: str) -> str | None:
     if "\ufffd" in text:
         return "replacement character"
-    if _MOJIBAKE.search(text):
+    if is_mojibake(text):
         return "mojibake"
     if _CONTROL.search(text):
         return "control characters"
+    if not _MAYBE_ODD.search(text):
+        return None
+    if _PRIVATE_USE_RUN.search(text):
+        return "private-use characters"
     if _SYMBOL_RUN.search(text):
         return "run of symbols"
-    weird = len(_WEIRD_CHAR.findall(text))
-    if weird > 3 and text.strip():  # counting letters only then: ~30x less time per chunk
-        letters = len(_LETTER_OR_DIGIT.findall(text))
-        if weird > 0.2 * (letters or 1):
+    odd = len(_ODD_CHAR.findall(text))
+    if odd > 3:  # counting letters only then: most chunks have no odd character at all
+        letters = len(_LETTER.findall(text))
+        if odd > 0.2 * (letters or 1):
             return "mostly symbols"
     return None
 

@@ -33,6 +33,8 @@ class ExtractedDocument:
     file_hash: str
     elements: tuple[Element, ...]
     num_pages: int | None = None
+    language: str | None = None
+    """ISO 639-1 code detected from the text (`rag_pipeline.language`); None before detection."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class CleanedDocument:
     blocks: tuple[Block, ...]
     num_pages: int | None = None
     duplicate_of: str | None = None
+    language: str | None = None
 
 
 MAX_TITLE_PREFIX_CHARS = 200
@@ -106,6 +109,9 @@ class Chunk:
     """Hash of `index_text`: what is embedded, so also the embedding cache key."""
     num_tokens: int
     """Tokens of `index_text`, by the model's tokenizer."""
+    language: str | None = None
+    """Its document's language: how BM25 analyses it. None for chunks indexed before
+    languages were detected (the ledger's document row then has it)."""
 
     @property
     def index_text(self) -> str:
@@ -114,7 +120,7 @@ class Chunk:
     def payload(self) -> dict[str, object]:
         from rag_pipeline.ids import shard_for
 
-        return {
+        payload: dict[str, object] = {
             "document_id": self.document_id,
             "shard": shard_for(self.document_id),
             "source_path": self.source_path,
@@ -127,6 +133,9 @@ class Chunk:
             "content_hash": self.content_hash,
             "num_tokens": self.num_tokens,
         }
+        if self.language is not None:  # older points have no such key and still match
+            payload["language"] = self.language
+        return payload
 
     @classmethod
     def from_payload(cls, chunk_id: str, payload: dict[str, object]) -> Chunk:
@@ -144,6 +153,7 @@ class Chunk:
             char_end=int(payload["char_end"]),  # type: ignore[arg-type]
             content_hash=str(payload["content_hash"]),
             num_tokens=int(payload["num_tokens"]),  # type: ignore[arg-type]
+            language=payload.get("language"),  # type: ignore[arg-type]
         )
 
 

@@ -4,10 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # The browser test renders the Dagster UI in Debian's Chromium, and the OCR tests need
-# Tesseract: install them where missing.
+# Tesseract with its Hindi model (a scan in another script): install them where missing.
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v tesseract >/dev/null 2>&1 || missing+=(tesseract-ocr)
+tesseract --list-langs 2>/dev/null | grep -x hin >/dev/null || missing+=(tesseract-ocr-hin)
 if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
     { apt-get update -qq >/dev/null && \
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } || \

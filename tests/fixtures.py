@@ -58,6 +58,22 @@ def write_scanned_pdf(path: Path, paragraphs: list[str] | list[list[tuple[str, f
     return path
 
 
+def write_scan_in_any_script(path: Path, text: str) -> Path:
+    """An image-only PDF of `text` in any script: laid out by PyMuPDF's HTML engine (HarfBuzz
+    shaping, MuPDF's Noto fonts), so Devanagari's conjuncts and vowel signs are drawn right."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    source = pymupdf.open()
+    source_page = source.new_page()
+    source_page.insert_htmlbox(pymupdf.Rect(72, 72, 520, 770),
+                               f"<p style='font-size:14pt'>{text}</p>")
+    pixmap = source_page.get_pixmap(dpi=150)
+    scan = pymupdf.open()
+    page = scan.new_page(width=source_page.rect.width, height=source_page.rect.height)
+    page.insert_image(page.rect, pixmap=pixmap)
+    scan.save(path)
+    return path
+
+
 def write_docx(path: Path, title: str, sections: list[tuple[str, str]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     document = Document()

@@ -43,3 +43,18 @@ def test_performance_report_runs_end_to_end(tmp_path: Path) -> None:
     assert peer["noop"]["index_result"]["num_added"] == 0  # its record manager skips them
     assert (out / "performance.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## Against a peer" in (out / "report.md").read_text()
+
+
+def test_languages_benchmark_runs_and_quarantines_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "languages.json"
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_languages", "--documents", "2", "--json",
+         str(out), "--work-dir", str(tmp_path / "work")],
+        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads(out.read_text())
+    assert {row["language"] for row in rows} >= {"en", "zh", "th", "hi", "ta", "bn"}
+    assert all(row["documents"] == 2 and row["quarantined"] == 0 for row in rows), rows
+    assert all(0 <= row["recall_at_5"] <= 1 for row in rows)
+    assert "| zh | 2 | 0 |" in result.stdout

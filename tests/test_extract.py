@@ -5,11 +5,21 @@ from pathlib import Path
 import pytest
 
 from rag_pipeline.changes import PendingFile
-from rag_pipeline.extract import extract_document
+from rag_pipeline.extract import extract_document, tesseract
+from rag_pipeline.extract import pdf as pdf_module
+from rag_pipeline.extract.ocr_scripts import models_for_script
 from rag_pipeline.extract.pdf import OcrOptions, ocr_unavailable_reason
 from rag_pipeline.ids import document_id_for, file_hash, shard_for
 from rag_pipeline.records import DocumentFailure, ExtractedDocument, SourceFile
-from tests.fixtures import write_docx, write_email, write_pdf, write_scanned_pdf, write_text
+from tests.fixtures import (
+    write_docx,
+    write_email,
+    write_pdf,
+    write_scan_in_any_script,
+    write_scanned_pdf,
+    write_text,
+)
+from tests.scripts_samples import SAMPLES
 
 
 def pending(path: Path, root: Path) -> PendingFile:
@@ -254,6 +264,15 @@ def test_non_utf8_text_decodes_without_mojibake(tmp_path: Path, name: str, encod
     assert "naïve résumé" in extracted and "Crème brûlée" in extracted and "Zürich" in extracted
 
 
+def test_utf8_text_with_c1_control_characters_stays_utf8(tmp_path: Path) -> None:
+    # As in SciFact: a few C1 controls (U+0094 U+0082) in an otherwise clean UTF-8 abstract.
+    text = "Correlated with GSK-3β (|\x94\x82 R | = 0.28) in ProtoArray® assays. " * 3
+    path = write_text(tmp_path / "abstract.md", text)
+    document = extract_ok(path, tmp_path)
+    extracted = " ".join(e.text for e in document.elements)
+    assert "GSK-3β" in extracted and "ProtoArray®" in extracted and "Î" not in extracted
+
+
 def test_binary_junk_named_txt_fails_with_a_reason(tmp_path: Path) -> None:
     import random
 
@@ -294,3 +313,51 @@ def test_too_many_pages_fail_with_the_limit_in_the_reason(tmp_path: Path) -> Non
     result = extract_document(pending(path, tmp_path), max_pages=10)
     assert isinstance(result, DocumentFailure)
     assert result.error == "exceeds 10 pages limit (12 pages)"
+
+
+def test_orientation_detection_reads_rotation_and_script(monkeypatch: pytest.MonkeyPatch) -> None:
+    osd = ("Page number: 0\nOrientation in degrees: 180\nRotate: 180\n"
+           "Orientation confidence: 9.1\nScript: Devanagari\nScript confidence: 3.2\n")
+    monkeypatch.setattr(tesseract, "run_tesseract", lambda image, args, tessdata: osd)
+    assert tesseract.detected_orientation(b"", None) == tesseract.Orientation(180, "Devanagari")
+
+
+def test_a_script_is_read_with_its_installed_models_only() -> None:
+    installed = frozenset({"eng", "osd", "hin", "rus", "script/Cyrillic"})
+    assert models_for_script("Devanagari", installed) == "hin"
+    assert models_for_script("Cyrillic", installed) == "script/Cyrillic+rus"
+    assert models_for_script("Han", installed) is None
+    assert models_for_script("Latin", installed) is None
+    assert models_for_script(None, installed) is None
+
+
+def _hindi_model_installed() -> bool:
+    return (ocr_unavailable_reason() is None
+            and "hin" in tesseract.installed_languages(pdf_module._tessdata()))
+
+
+HINDI = SAMPLES["devanagari"]
+
+
+@pytest.mark.skipif(not _hindi_model_installed(),
+                    reason="tesseract-ocr-hin is not installed (scripts/test.sh installs it)")
+def test_a_scan_in_another_script_is_read_with_that_script_s_model(tmp_path: Path) -> None:
+    path = write_scan_in_any_script(tmp_path / "scan.pdf", HINDI)
+    document = extract_ok(path, tmp_path)
+    text = " ".join(" ".join(e.text for e in document.elements).split())
+    assert "राजधानी नई दिल्ली" in text, text
+    assert document.language == "hi"
+
+
+@pytest.mark.skipif(ocr_unavailable_reason() is not None,
+                    reason="tesseract-ocr is not installed (scripts/test.sh installs it)")
+def test_a_scan_in_a_script_without_a_model_is_read_as_configured_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(pdf_module, "installed_languages", lambda tessdata: frozenset({"eng"}))
+    path = write_scan_in_any_script(tmp_path / "scan.pdf", HINDI)
+    result = extract_document(pending(path, tmp_path))
+    assert "looks like Devanagari script and no Tesseract model for it is installed" in (
+        caplog.text)
+    if isinstance(result, ExtractedDocument):  # English letters read out of Devanagari
+        assert "दिल्ली" not in " ".join(e.text for e in result.elements)

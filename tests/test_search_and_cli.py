@@ -54,9 +54,9 @@ def test_bm25_rebuild_reuses_the_previous_counts_with_the_same_result(
     tokenized: list[str] = []
     real_tokens = bm25_store.bm25_tokens
 
-    def counting(text: str) -> list[str]:
+    def counting(text: str, language: str | None = "en") -> list[str]:
         tokenized.append(text)
-        return real_tokens(text)
+        return real_tokens(text, language)
 
     monkeypatch.setattr(bm25_store, "bm25_tokens", counting)
     rebuilt = BM25Index.build(chunks, previous=previous)

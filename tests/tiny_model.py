@@ -8,7 +8,10 @@ from pathlib import Path
 from rag_pipeline.models import resolve_model
 
 
-def build_tiny_model(folder: Path, dimension: int = 32) -> Path:
+def build_tiny_model(folder: Path, dimension: int = 32, seed: int = 0) -> Path:
+    """Seeded: with weights drawn anew each session, the test that expects this model to miss
+    its golden questions once found both by chance and failed."""
+    import torch
     from sentence_transformers import SentenceTransformer, models
     from transformers import AutoTokenizer, BertConfig, BertModel
 
@@ -18,6 +21,7 @@ def build_tiny_model(folder: Path, dimension: int = 32) -> Path:
                         num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=dimension * 2, max_position_embeddings=512)
     bert_dir = folder / "bert"
+    torch.manual_seed(seed)
     BertModel(config).save_pretrained(str(bert_dir))
     tokenizer.save_pretrained(str(bert_dir))
     transformer = models.Transformer(str(bert_dir), max_seq_length=256)

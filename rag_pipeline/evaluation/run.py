@@ -96,7 +96,7 @@ def evaluate(config: EvalConfig, settings: Settings | None = None) -> EvalReport
     chunk_document = {c.chunk_id: names.get(Path(c.source_path).name, c.source_path)
                       for c in chunks}
     with searcher.services.qdrant.holding():
-        tuned = tune(searcher, train, ((c.chunk_id, c.index_text) for c in chunks),
+        tuned = tune(searcher, train, searcher.services.ledger.index_texts(),
                      chunk_document.__getitem__, limit=CHUNK_HITS)
     logger.info("tuned on %d train queries: k1=%s b=%s rrf_k=%s", len(train.queries),
                 tuned.bm25_k1, tuned.bm25_b, tuned.rrf_k)

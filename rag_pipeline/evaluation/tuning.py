@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag_pipeline.bm25_store import BM25Index
+from rag_pipeline.bm25_store import BM25Index, IndexText
 from rag_pipeline.evaluation.beir import BeirDataset
 from rag_pipeline.evaluation.metrics import best_chunk_per_document, ndcg_at_k
 from rag_pipeline.search import CANDIDATES, Searcher, reciprocal_rank_fusion
@@ -43,7 +43,7 @@ def _mean_ndcg(rankings: dict[str, list[str]], dataset: BeirDataset,
     return round(float(np.mean(scores)), 4) if scores else 0.0
 
 
-def tune(searcher: Searcher, train: BeirDataset, chunk_texts: Iterable[tuple[str, str]],
+def tune(searcher: Searcher, train: BeirDataset, chunk_texts: Iterable[IndexText],
          document_of: Callable[[str], str], limit: int = CANDIDATES,
          progress: Callable[[str], None] = logger.info) -> TunedParameters:
     chunks = list(chunk_texts)

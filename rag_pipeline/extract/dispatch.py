@@ -9,7 +9,8 @@ from rag_pipeline.changes import PendingFile
 from rag_pipeline.extract.errors import ExtractionError
 from rag_pipeline.extract.pdf import OcrOptions, extract_pdf
 from rag_pipeline.extract.unstructured_formats import extract_with_unstructured
-from rag_pipeline.records import DocumentFailure, ExtractedDocument
+from rag_pipeline.language import SAMPLE_CHARS, detect_language
+from rag_pipeline.records import DocumentFailure, Element, ExtractedDocument
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,22 @@ def _is_pdf(path: Path) -> bool:
     """PDF readers accept the signature anywhere in the first kilobyte."""
     with path.open("rb") as handle:
         return b"%PDF-" in handle.read(1024)
+
+
+def document_language(elements: list[Element]) -> str:
+    """Detected once per document, here in the extraction worker, from the start of its text.
+
+    unstructured is not told: its elements for Hindi and German text and Markdown came out the
+    same with the real language as with English declared, so partitioning again would be
+    cost only."""
+    sample: list[str] = []
+    size = 0
+    for element in elements:
+        if size >= SAMPLE_CHARS:
+            break
+        sample.append(element.text)
+        size += len(element.text) + 1
+    return detect_language("\n".join(sample))
 
 
 def extract_document(
@@ -71,4 +88,5 @@ def extract_document(
         return DocumentFailure(
             source, pending.file_hash, f"extraction failed: {type(exc).__name__}: {exc}"[:300]
         )
-    return ExtractedDocument(source, pending.file_hash, tuple(elements), num_pages)
+    return ExtractedDocument(source, pending.file_hash, tuple(elements), num_pages,
+                             language=document_language(elements))

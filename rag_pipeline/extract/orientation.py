@@ -14,6 +14,10 @@ from functools import lru_cache
 
 MIN_ENGLISH_SHARE = 0.6
 """Below this share of English words (of 3+ letters), an OCR result is suspect."""
+MIN_ENGLISH_CONFIDENCE = 50.0
+"""Below this mean word confidence, too: Devanagari read as English gives English-looking
+words ("ear", "set") at confidence 33; the shared corpus' English scans read at 74-96, a page
+of graphs at 40."""
 _WORD = re.compile(r"[A-Za-z]{3,}")
 
 

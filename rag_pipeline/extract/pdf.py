@@ -9,11 +9,18 @@ from functools import lru_cache
 from pathlib import Path
 
 from rag_pipeline.extract.errors import ExtractionError
-from rag_pipeline.extract.orientation import MIN_ENGLISH_SHARE, english_share
+from rag_pipeline.extract.ocr_scripts import models_for_script
+from rag_pipeline.extract.orientation import (
+    MIN_ENGLISH_CONFIDENCE,
+    MIN_ENGLISH_SHARE,
+    english_share,
+)
 from rag_pipeline.extract.tesseract import (
+    OcrReading,
     PageBlocks,
-    detected_rotation,
-    ocr_blocks,
+    detected_orientation,
+    installed_languages,
+    ocr_page,
     tesseract_command,
 )
 from rag_pipeline.records import Element
@@ -96,9 +103,9 @@ def _ocr_dpi(page: object) -> int:
     return max(1, min(OCR_DPI, int((_MAX_OCR_PIXELS / square_inches) ** 0.5)))
 
 
-def _ocr_once(page: object, options: OcrOptions) -> PageBlocks:
+def _ocr_once(page: object, language: str) -> OcrReading:
     dpi = _ocr_dpi(page)
-    return ocr_blocks(_page_image(page, dpi), options.language, _tessdata(), dpi)
+    return ocr_page(_page_image(page, dpi), language, _tessdata(), dpi)
 
 
 def _blocks_text(blocks: PageBlocks) -> str:
@@ -106,24 +113,40 @@ def _blocks_text(blocks: PageBlocks) -> str:
 
 
 def _ocr_blocks(page: object, options: OcrOptions) -> PageBlocks:
-    """OCR, and again with the page turned when an English reading looks like noise (a scan
-    placed sideways or upside down: `orientation`)."""
-    blocks = _ocr_once(page, options)
+    """OCR; when an English reading looks like noise (few English words, or low confidence),
+    Tesseract's detection says how the page
+    is turned (a scan placed sideways or upside down: `orientation`) and in which script it is
+    written: the page is read again turned, and in the script's installed models
+    (`ocr_scripts`), and the better reading is kept."""
+    reading = _ocr_once(page, options.language)
     if "eng" not in options.language.split("+"):
-        return blocks  # only English text can be judged here
-    share = english_share(_blocks_text(blocks))
-    if share >= MIN_ENGLISH_SHARE:
-        return blocks
-    rotation = detected_rotation(_page_image(page, min(_ORIENTATION_DPI, _ocr_dpi(page))),
-                                 _tessdata())
-    if not rotation:
-        return blocks
-    page.set_rotation((page.rotation + rotation) % 360)  # type: ignore[attr-defined]
-    turned = _ocr_once(page, options)
-    turned_share = english_share(_blocks_text(turned))
-    logger.info("page %d: turned %d degrees for OCR (English words %.0f%% -> %.0f%%)",
-                page.number + 1, rotation, share * 100, turned_share * 100)  # type: ignore[attr-defined]
-    return turned if turned_share > share else blocks
+        return reading.blocks  # only English text can be judged here
+    share = english_share(_blocks_text(reading.blocks))
+    if share >= MIN_ENGLISH_SHARE and reading.confidence >= MIN_ENGLISH_CONFIDENCE:
+        return reading.blocks
+    number = page.number + 1  # type: ignore[attr-defined]
+    seen = detected_orientation(_page_image(page, min(_ORIENTATION_DPI, _ocr_dpi(page))),
+                                _tessdata())
+    if seen.rotation:
+        page.set_rotation((page.rotation + seen.rotation) % 360)  # type: ignore[attr-defined]
+        turned = _ocr_once(page, options.language)
+        turned_share = english_share(_blocks_text(turned.blocks))
+        logger.info("page %d: turned %d degrees for OCR (English words %.0f%% -> %.0f%%)",
+                    number, seen.rotation, share * 100, turned_share * 100)
+        if turned_share > share:
+            reading, share = turned, turned_share
+    models = models_for_script(seen.script, installed_languages(_tessdata()))
+    if models is not None:
+        in_script = _ocr_once(page, models)
+        logger.info("page %d: %s script, read again with %s (word confidence %.0f -> %.0f)",
+                    number, seen.script, models, reading.confidence, in_script.confidence)
+        if in_script.confidence > reading.confidence:
+            reading = in_script
+    elif seen.script not in (None, "Latin"):
+        logger.warning("page %d looks like %s script and no Tesseract model for it is "
+                       "installed (e.g. tesseract-ocr-script-*): read as %s", number,
+                       seen.script, options.language)
+    return reading.blocks
 
 
 def extract_pdf(path: Path, max_pages: int | None = None,

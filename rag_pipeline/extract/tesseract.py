@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
 from functools import lru_cache
 
 PageBlocks = list[list[tuple[str, float, bool]]]
@@ -29,6 +30,8 @@ _XHTML = "{http://www.w3.org/1999/xhtml}"
 _LINE_CLASSES = frozenset({"ocr_line", "ocr_header", "ocr_caption", "ocr_textfloat"})
 _X_SIZE = re.compile(r"x_size ([\d.]+)")
 _ROTATE = re.compile(r"Rotate:\s*(\d+)")
+_SCRIPT = re.compile(r"Script:\s*(\S+)")
+_WORD_CONFIDENCE = re.compile(r"x_wconf (\d+)")
 
 
 class TesseractError(RuntimeError):
@@ -71,22 +74,38 @@ def run_tesseract(image: bytes, args: list[str], tessdata: str | None) -> str:
     return done.stdout.decode("utf-8", "replace")
 
 
-def ocr_blocks(image: bytes, language: str, tessdata: str | None, dpi: int) -> PageBlocks:
-    """Paragraphs of lines of an image's text; sizes in points at `dpi`."""
+@dataclass(frozen=True)
+class OcrReading:
+    blocks: PageBlocks
+    confidence: float
+    """Tesseract's mean word confidence (0-100): how two readings of a page in different
+    languages compare, where counting English words cannot."""
+    language: str
+
+
+def ocr_page(image: bytes, language: str, tessdata: str | None, dpi: int) -> OcrReading:
+    """Paragraphs of lines of an image's text (sizes in points at `dpi`), in `language`."""
     hocr = run_tesseract(image, ["-l", language, "--psm", "3", "hocr"], tessdata)
-    return parse_hocr(hocr, dpi)
+    return parse_hocr(hocr, dpi, language)
 
 
-def parse_hocr(hocr: str, dpi: int) -> PageBlocks:
+def parse_hocr(hocr: str, dpi: int, language: str = "") -> OcrReading:
     root = ElementTree.fromstring(hocr)
     blocks: PageBlocks = []
+    confidences: list[int] = []
     for paragraph in root.iter(f"{_XHTML}p"):
         lines = []
         for line in paragraph.iter(f"{_XHTML}span"):
             if line.get("class") not in _LINE_CLASSES:
                 continue
-            words = ["".join(w.itertext()).strip() for w in line.iter(f"{_XHTML}span")
-                     if w.get("class") == "ocrx_word"]
+            words = []
+            for word in line.iter(f"{_XHTML}span"):
+                if word.get("class") != "ocrx_word":
+                    continue
+                words.append("".join(word.itertext()).strip())
+                confidence = _WORD_CONFIDENCE.search(word.get("title", ""))
+                if words[-1] and confidence:
+                    confidences.append(int(confidence.group(1)))
             text = " ".join(w for w in words if w)
             if not text:
                 continue
@@ -94,14 +113,46 @@ def parse_hocr(hocr: str, dpi: int) -> PageBlocks:
             lines.append((text, float(size.group(1)) * 72 / dpi if size else 0.0, False))
         if lines:
             blocks.append(lines)
-    return blocks
+    mean = sum(confidences) / len(confidences) if confidences else 0.0
+    return OcrReading(blocks, mean, language)
 
 
-def detected_rotation(image: bytes, tessdata: str | None) -> int:
-    """Clockwise degrees (0, 90, 180, 270) that turn the image upright, by Tesseract's
-    orientation detection (`--psm 0`); 0 when it cannot tell (too little text, no osd data)."""
+@dataclass(frozen=True)
+class Orientation:
+    rotation: int
+    """Clockwise degrees (0, 90, 180, 270) that turn the image upright."""
+    script: str | None
+    """The writing system Tesseract sees ("Latin", "Cyrillic", "Han", "Devanagari"...)."""
+
+
+def detected_orientation(image: bytes, tessdata: str | None) -> Orientation:
+    """Tesseract's orientation and script detection (`--psm 0`); rotation 0 and no script when
+    it cannot tell (too little text, no osd data)."""
     try:
-        found = _ROTATE.search(run_tesseract(image, ["--psm", "0"], tessdata))
+        output = run_tesseract(image, ["--psm", "0"], tessdata)
     except TesseractError:
-        return 0
-    return int(found.group(1)) % 360 if found else 0
+        return Orientation(0, None)
+    rotation, script = _ROTATE.search(output), _SCRIPT.search(output)
+    return Orientation(int(rotation.group(1)) % 360 if rotation else 0,
+                       script.group(1) if script else None)
+
+
+@lru_cache(maxsize=4)
+def installed_languages(tessdata: str | None) -> frozenset[str]:
+    """The language and script models Tesseract has ("eng", "rus", "script/Cyrillic"...)."""
+    try:
+        listing = run_tesseract_listing(tessdata)
+    except TesseractError:
+        return frozenset()
+    return frozenset(line.strip() for line in listing.splitlines()[1:] if line.strip())
+
+
+def run_tesseract_listing(tessdata: str | None) -> str:
+    command = tesseract_command()
+    if command is None:
+        raise TesseractError("the tesseract command is not installed")
+    full = [command, "--list-langs"] + (["--tessdata-dir", tessdata] if tessdata else [])
+    done = subprocess.run(full, capture_output=True, check=False, timeout=TIMEOUT_SECONDS)
+    if done.returncode != 0:
+        raise TesseractError("tesseract --list-langs failed")
+    return done.stdout.decode("utf-8", "replace")

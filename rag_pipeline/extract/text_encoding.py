@@ -16,6 +16,10 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
          (codecs.BOM_UTF16_BE, "utf-16"))
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+_C0_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+"""What tells binary content in valid UTF-8: a C1 control there is two bytes of encoded text
+(SciFact has abstracts with a few, left by an old Latin-1 round trip), and rejecting UTF-8 for
+them decoded the whole file as Windows-1252: mojibake in every other non-ASCII character."""
 _MAX_CONTROL_SHARE = 0.001
 
 
@@ -40,7 +44,8 @@ def detect_text_encoding(path: Path) -> str:
             text = data.decode(encoding)
         except (UnicodeDecodeError, LookupError):
             continue
-        if len(_CONTROL.findall(text)) <= _MAX_CONTROL_SHARE * max(len(text), 1):
+        controls = _C0_CONTROL if encoding == "utf-8" else _CONTROL
+        if len(controls.findall(text)) <= _MAX_CONTROL_SHARE * max(len(text), 1):
             if encoding != "utf-8":
                 logger.info("%s: not UTF-8, decoded as %s", path.name, encoding)
             return encoding

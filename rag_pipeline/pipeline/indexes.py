@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from rag_pipeline.bm25_store import BM25Index, chunk_set_fingerprint, load_cached, rebuild_lock
+from rag_pipeline.language import detect_language
 from rag_pipeline.ledger import LedgerUpdate
 from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.pipeline.embeddings import EMBEDDED
@@ -102,6 +103,7 @@ def rebuild_bm25(services: PipelineServices, log: Log) -> dict[str, object]:
     started = time.perf_counter()
     path = services.settings.bm25_path
     with rebuild_lock(path):
+        _detect_missing_languages(services, log)
         ledger_ids = services.ledger.chunk_id_list()
         fingerprint = chunk_set_fingerprint(ledger_ids)
         current: BM25Index | None = None
@@ -116,18 +118,28 @@ def rebuild_bm25(services: PipelineServices, log: Log) -> dict[str, object]:
                     and (current.k1, current.b) == (settings.bm25_k1, settings.bm25_b)):
                 return _bm25_metadata(current, rebuilt=False,
                                       seconds=time.perf_counter() - started)
-        index = BM25Index.build(((c.chunk_id, c.index_text) for c in services.ledger.iter_chunks()),
-                                k1=services.settings.bm25_k1, b=services.settings.bm25_b,
-                                previous=current)
+        index = BM25Index.build(services.ledger.index_texts(), k1=services.settings.bm25_k1,
+                                b=services.settings.bm25_b, previous=current)
         index.save(path)
     log.info(f"BM25 index rebuilt: {len(index)} chunks, {len(index.postings)} terms")
     return _bm25_metadata(index, rebuilt=True, seconds=time.perf_counter() - started)
+
+
+def _detect_missing_languages(services: PipelineServices, log: Log) -> None:
+    """Upgrade in place: documents indexed before languages were detected get theirs from
+    their chunks' text, once (nothing is extracted or embedded again)."""
+    texts = services.ledger.texts_without_language()
+    if texts:
+        languages = {doc_id: detect_language(text) for doc_id, text in texts.items()}
+        services.ledger.set_languages(languages)
+        log.info(f"languages detected for {len(languages)} documents indexed before detection")
 
 
 def _bm25_metadata(index: BM25Index, *, rebuilt: bool, seconds: float) -> dict[str, object]:
     return {
         "bm25_chunks": len(index),
         "bm25_terms": len(index.postings),
+        "bm25_languages": ", ".join(sorted(str(lang) for lang in index.language_counts)),
         "bm25_fingerprint": index.fingerprint,
         "rebuilt": rebuilt,
         "bm25_seconds": round(seconds, 3),

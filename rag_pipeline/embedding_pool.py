@@ -24,6 +24,7 @@ from multiprocessing.synchronize import Barrier
 import numpy as np
 
 from rag_pipeline.models import EmbeddingModelSpec
+from rag_pipeline.parent_watch import exit_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ def _start_worker(spec: EmbeddingModelSpec, batch_size: int, threads: int,
                   all_loaded: Barrier) -> None:
     """Runs first in each worker: limit threads before torch or onnxruntime load, load the
     model, then wait for the other workers (so no batch waits for a worker still loading)."""
+    exit_with_parent()
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(threads)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"

@@ -107,3 +107,69 @@ def test_sigkill_mid_embedding_and_mid_upsert_then_rerun_converges(settings: Set
     assert ledger_ids == {c.chunk_id for c in PipelineServices(clean).ledger.iter_chunks()}
     assert reports["checks"]["bm25_index_counts_match"][0] is True
     assert reports["checks"]["qdrant_index_no_orphans"][0] is True
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes below `pid`, read from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"  # a zombie has exited; only its parent has not collected it
+
+
+def _command(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()[:120]
+    except OSError:
+        return b"(gone)"
+
+
+def test_no_worker_outlives_a_killed_run(settings: Settings) -> None:
+    """SIGKILL the run alone (not its process group), mid-embedding with batches still queued:
+    its extraction and embedding workers exit within seconds instead of working on."""
+    write_corpus(settings.source_dir)
+    env = {**os.environ, "RAG_SOURCE_DIR": str(settings.source_dir),
+           "RAG_DATA_DIR": str(settings.data_dir)}
+    env.pop("DAGSTER_HOME", None)
+    process = subprocess.Popen([str(Path(sys.executable).parent / "rag-pipeline"), "ingest"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while cached_vectors(settings) == 0:
+            assert process.poll() is None, "the run ended before embedding"
+            assert time.monotonic() < deadline, "embedding did not start within 300 s"
+            time.sleep(0.05)
+        workers = _descendants(process.pid)
+        assert len(workers) >= 4, workers  # two extraction and two embedding workers at least
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        survivors = {pid: _command(pid) for pid in workers if _running(pid)}
+        assert not survivors, survivors
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

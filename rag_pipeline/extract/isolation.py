@@ -22,6 +22,7 @@ from pebble import ProcessExpired, ProcessPool
 from rag_pipeline.changes import PendingFile
 from rag_pipeline.extract.dispatch import extract_document
 from rag_pipeline.extract.pdf import OcrOptions
+from rag_pipeline.parent_watch import exit_with_parent
 from rag_pipeline.records import DocumentFailure, ExtractedDocument
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def _init_worker(memory_mb: int) -> None:
     """Warm up (imports, spaCy model) before any time limit runs, then cap the memory (Linux)."""
     import resource
 
+    exit_with_parent()
     from rag_pipeline.extract.spacy_model import use_packaged_spacy_model
 
     use_packaged_spacy_model()

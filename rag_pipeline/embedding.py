@@ -8,10 +8,13 @@ as the token-weighted mean of consecutive windows.
 from __future__ import annotations
 
 import logging
+import shutil
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -68,6 +71,8 @@ class SentenceTransformerEmbedder:
                 logger.info("loading embedding model %s from %s", self.spec.name, self.spec.path)
                 model = SentenceTransformer(str(self.spec.path), device=self.device,
                                             local_files_only=True)
+                if self.device != "cpu":
+                    model.half()  # fp16: what GPUs compute fastest
                 model.max_seq_length = self.spec.max_seq_length
                 self._model = model
         return self._model
@@ -181,13 +186,44 @@ _embedders: dict[tuple[str, int, str, int], WindowingEmbedder] = {}
 _embedders_lock = threading.Lock()
 
 
+_DEVICES = ("auto", "cpu", "cuda", "mps")
+GPU_BATCH_FACTOR = 4
+"""On a GPU, batches of RAG_EMBEDDING_BATCH_SIZE x this: a CPU-sized batch leaves it idle."""
+
+
+def resolve_device(device: str) -> str:
+    """The torch device for `device`: auto is CUDA, then Apple's MPS, then the CPU. On Linux
+    without an NVIDIA driver, and off macOS, auto is the CPU without importing torch (which
+    costs seconds per run and is otherwise imported only by the embedding workers)."""
+    device = device.strip().lower() or "auto"
+    if device.split(":")[0] not in _DEVICES:
+        raise ValueError(f"RAG_EMBEDDING_DEVICE must be one of auto, cpu, cuda, cuda:N, mps; "
+                         f"got {device!r}")
+    if device != "auto":
+        return device
+    nvidia = Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi")
+    if not nvidia and sys.platform != "darwin":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
 def embedder_for(spec: EmbeddingModelSpec, batch_size: int = 32,
                  device: str = "cpu", workers: int = 1) -> WindowingEmbedder:
     """One loaded model per process: repeated in-process runs do not reload it.
 
     workers > 1 (CPU only): the model runs in that many worker processes, each with an equal
     share of the cores as threads (`embedding_pool`), started on first use. workers = 1: in this
-    process, with torch's default threads (a search's single query)."""
+    process, with torch's default threads (a search's single query). On a GPU the model runs
+    in this process, in fp16, with larger batches; ONNX models run on the CPU."""
+    device = resolve_device(device)
+    if device != "cpu" and spec.backend != "onnx":
+        batch_size *= GPU_BATCH_FACTOR
     key = (spec.fingerprint, batch_size, device, workers)
     with _embedders_lock:
         if key not in _embedders:

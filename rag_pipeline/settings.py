@@ -90,6 +90,8 @@ class Settings:
     embedding_batch_size: int = 32
     embedding_workers: int = 2
     """Embedding worker processes, each with cores / workers threads; 1: in the run's process."""
+    embedding_device: str = "auto"
+    """auto (CUDA, then Apple's MPS, then the CPU), cpu, cuda, cuda:N or mps."""
     chunk_tokens: int = 200
     chunk_overlap_tokens: int = 32
     include_globs: tuple[str, ...] = ("**/*",)
@@ -128,6 +130,7 @@ class Settings:
             embedding_model=_env("RAG_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
             embedding_batch_size=_env_int("RAG_EMBEDDING_BATCH_SIZE", 32),
             embedding_workers=_env_int("RAG_EMBEDDING_WORKERS", 2),
+            embedding_device=_env("RAG_EMBEDDING_DEVICE", "auto"),
             chunk_tokens=_env_int("RAG_CHUNK_TOKENS", 200),
             chunk_overlap_tokens=_env_int("RAG_CHUNK_OVERLAP_TOKENS", 32),
             include_globs=_env_list("RAG_INCLUDE_GLOBS", ("**/*",)),

@@ -31,6 +31,8 @@ class PipelineSettingsResource(ConfigurableResource):
     embedding_batch_size: int = 32
     embedding_workers: int = Field(default=2, description="Embedding worker processes, each "
                                    "with cores / workers threads (RAG_EMBEDDING_WORKERS)")
+    embedding_device: str = Field(default="auto", description="auto (CUDA, then MPS, then CPU), "
+                                  "cpu, cuda, cuda:N or mps (RAG_EMBEDDING_DEVICE)")
     chunk_tokens: int = Field(default=200, description="Max tokens per chunk (model tokenizer)")
     chunk_overlap_tokens: int = 32
     include_globs: list[str] = Field(default_factory=lambda: ["**/*"])
@@ -71,6 +73,7 @@ class PipelineSettingsResource(ConfigurableResource):
             "embedding_model": settings.embedding_model,
             "embedding_batch_size": settings.embedding_batch_size,
             "embedding_workers": settings.embedding_workers,
+            "embedding_device": settings.embedding_device,
             "chunk_tokens": settings.chunk_tokens,
             "chunk_overlap_tokens": settings.chunk_overlap_tokens,
             "include_globs": list(settings.include_globs),
@@ -121,6 +124,7 @@ def pipeline_services(
         embedding_model=pipeline.embedding_model,
         embedding_batch_size=pipeline.embedding_batch_size,
         embedding_workers=pipeline.embedding_workers,
+        embedding_device=pipeline.embedding_device,
         chunk_tokens=pipeline.chunk_tokens,
         chunk_overlap_tokens=pipeline.chunk_overlap_tokens,
         include_globs=tuple(pipeline.include_globs),

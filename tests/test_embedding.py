@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
-from rag_pipeline.embedding import embedder_for
+import numpy as np
+import pytest
+
+from rag_pipeline import embedding
+from rag_pipeline.embedding import embedder_for, resolve_device
 from rag_pipeline.models import EmbeddingModelSpec, resolve_model
 from rag_pipeline.tokenization import tokenizer_for
 
@@ -44,3 +51,58 @@ def test_a_text_longer_than_the_window_is_embedded_whole(model_spec: EmbeddingMo
     # Truncation would keep only the volcano text; the windows' mean carries the bread too.
     bread = embedder.embed([second])[0]
     assert cosine(whole, bread) > cosine(head, bread) + 0.2
+
+
+def _nvidia_driver() -> bool:
+    return Path("/proc/driver/nvidia/version").exists() or bool(shutil.which("nvidia-smi"))
+
+
+def _cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@pytest.mark.skipif(_nvidia_driver() or sys.platform == "darwin",
+                    reason="a GPU may be present: auto has to ask torch")
+def test_auto_device_is_the_cpu_without_a_gpu_driver_and_without_importing_torch() -> None:
+    code = ("import sys; from rag_pipeline.embedding import resolve_device; "
+            "print(resolve_device('auto'), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split()
+    assert out == ["cpu", "False"]
+
+
+@pytest.mark.parametrize(("name", "device"), [("cpu", "cpu"), ("CUDA:1", "cuda:1"),
+                                              ("mps", "mps")])
+def test_a_named_device_is_taken_as_it_is(name: str, device: str) -> None:
+    assert resolve_device(name) == device
+
+
+def test_an_unknown_device_fails_clearly() -> None:
+    with pytest.raises(ValueError, match="RAG_EMBEDDING_DEVICE must be one of"):
+        resolve_device("tpu")
+
+
+def test_auto_picks_cuda_when_torch_sees_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(embedding.Path, "exists", lambda self: True)  # an NVIDIA driver
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert embedding.resolve_device("auto") == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(embedding.sys, "platform", "linux")
+    assert embedding.resolve_device("auto") in {"cpu", "mps"}
+
+
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU (none on this machine)")
+def test_the_model_embeds_on_the_gpu_in_fp16_like_on_the_cpu(model_spec) -> None:
+    from rag_pipeline.embedding import SentenceTransformerEmbedder
+
+    texts = ["Seismometers detect magma rising beneath the summit.", "Sourdough starter."]
+    gpu = SentenceTransformerEmbedder(model_spec, 128, device="cuda")
+    on_gpu = gpu.embed(texts)
+    on_cpu = SentenceTransformerEmbedder(model_spec, 32, device="cpu").embed(texts)
+    assert next(gpu._load().parameters()).dtype.__str__() == "torch.float16"
+    cosine = (on_gpu * on_cpu).sum(axis=1)
+    assert (cosine > 0.999).all(), cosine

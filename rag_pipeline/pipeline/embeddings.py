@@ -6,7 +6,7 @@ import time
 from contextlib import closing
 from dataclasses import replace
 
-from rag_pipeline.embedding import embed_in_slices
+from rag_pipeline.embedding import embed_in_slices, resolve_device
 from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.pipeline.chunks import CHUNKED
 from rag_pipeline.pipeline.services import Log, PipelineServices
@@ -60,6 +60,8 @@ def embed_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
         "target_collection": services.target_collection,
         "embedding_model": spec.name,
         "embedding_fingerprint": spec.fingerprint,
+        "embedding_device": "cpu" if spec.backend == "onnx"
+        else resolve_device(services.settings.embedding_device),
         "embed_seconds": round(embed_seconds, 3),
         "stage_seconds": round(seconds, 3),
         "chunks_per_second": round(len(missing) / embed_seconds, 1) if embed_seconds else 0.0,

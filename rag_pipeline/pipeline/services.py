@@ -122,12 +122,14 @@ class PipelineServices:
         (an injected embedder is used as it is)."""
         if self._injected and self._embedder is not None:
             return self._embedder
-        return embedder_for(self.model, self.settings.embedding_batch_size)
+        return embedder_for(self.model, self.settings.embedding_batch_size,
+                            device=self.settings.embedding_device)
 
     @property
     def embedder(self) -> Embedder:
         """For the pipeline's embedding stage: RAG_EMBEDDING_WORKERS processes."""
         if self._embedder is None:
             self._embedder = embedder_for(self.model, self.settings.embedding_batch_size,
+                                          device=self.settings.embedding_device,
                                           workers=self.settings.embedding_workers)
         return self._embedder

@@ -12,7 +12,7 @@ from rag_pipeline.quality import CheckOutcome
 
 CHUNK_CHECKS = ("not_empty", "within_token_limit", "tiny_share", "duplicate_share",
                 "garbled_share", "every_document_chunked")
-EMBEDDING_CHECKS = ("dimension", "finite", "normalized")
+EMBEDDING_CHECKS = ("dimension", "finite", "normalized", "no_drift")
 QDRANT_CHECKS = ("no_orphans", "payload_matches", "failed_documents")
 BM25_CHECKS = ("counts_match", "retrieval_smoke")
 PUBLISH_CHECKS = ("synced", "counts_match", "retrieval_smoke")
@@ -29,6 +29,9 @@ _DESCRIPTIONS = {
     "dimension": "Vector dimension equals the model's.",
     "finite": "All vector values are finite.",
     "normalized": "Vectors have unit length when the model normalises.",
+    "no_drift": "Fixed probe texts still embed as when this model's first vectors were made "
+                "(cosine >= RAG_CHECK_MIN_PROBE_COSINE); checked before any new vector is "
+                "cached.",
     "no_orphans": "Every Qdrant point belongs to an indexed ledger chunk.",
     "payload_matches": "Sampled Qdrant payloads equal their ledger chunks.",
     "failed_documents": "Lists the documents that failed (WARN).",

@@ -22,6 +22,6 @@ def chunk_embeddings(
     are reused from the embedding cache."""
     services = pipeline_services(pipeline, qdrant)
     shards = list(context.partition_keys)
-    report = embed_shards(services, shards, context.log)
+    report, drift = embed_shards(services, shards, context.log)
     return MaterializeResult(metadata=to_metadata(report), check_results=results(
-        "chunk_embeddings", embedding_batch_checks(services, shards)))
+        "chunk_embeddings", {**embedding_batch_checks(services, shards), "no_drift": drift}))

@@ -55,6 +55,8 @@ class QualityThresholds:
     """Chunks counted within this many tokens of the model's limit are all recounted..."""
     token_recount_sample: int = 1000
     """...and this many of the others, chosen at random (see quality.token_recount_sample)."""
+    min_probe_cosine: float = 0.999
+    """The drift canary: a probe text's vector may move this little (`rag_pipeline.drift`)."""
 
     @classmethod
     def from_env(cls) -> QualityThresholds:
@@ -73,6 +75,8 @@ class QualityThresholds:
                 _env("RAG_CHECK_MIN_RETRIEVAL_RECALL", str(d.min_retrieval_recall))),
             token_recount_sample=_env_int("RAG_CHECK_TOKEN_RECOUNT_SAMPLE",
                                           d.token_recount_sample),
+            min_probe_cosine=float(
+                _env("RAG_CHECK_MIN_PROBE_COSINE", str(d.min_probe_cosine))),
         )
 
 

@@ -64,6 +64,9 @@ class PipelineSettingsResource(ConfigurableResource):
     retrieval_k: int = _QUALITY.retrieval_k
     min_retrieval_recall: float = _QUALITY.min_retrieval_recall
     token_recount_sample: int = _QUALITY.token_recount_sample
+    min_probe_cosine: float = Field(default=_QUALITY.min_probe_cosine, description="Drift "
+                                    "canary: lowest cosine of a probe text's vector to its "
+                                    "first one (RAG_CHECK_MIN_PROBE_COSINE)")
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> PipelineSettingsResource:

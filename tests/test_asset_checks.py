@@ -22,7 +22,7 @@ def indexed(settings: Settings) -> Settings:
     reports = run_ingest(settings)
     failed = {name: text for name, (passed, text) in reports["checks"].items() if not passed}
     assert failed == {}
-    assert len(reports["checks"]) == 17
+    assert len(reports["checks"]) == 18
     return settings
 
 

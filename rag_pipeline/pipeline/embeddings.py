@@ -6,10 +6,12 @@ import time
 from contextlib import closing
 from dataclasses import replace
 
+from rag_pipeline.drift import check_drift, nothing_embedded
 from rag_pipeline.embedding import embed_in_slices, resolve_device
 from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.pipeline.chunks import CHUNKED
 from rag_pipeline.pipeline.services import Log, PipelineServices
+from rag_pipeline.quality import CheckOutcome
 
 EMBEDDED = "chunk_embeddings"
 _PROGRESS_SLICE = 256
@@ -17,7 +19,10 @@ _PROGRESS_SLICE = 256
 killed mid-embedding keeps what it already paid for."""
 
 
-def embed_shards(services: PipelineServices, shards: list[str], log: Log) -> dict[str, object]:
+def embed_shards(services: PipelineServices, shards: list[str],
+                 log: Log) -> tuple[dict[str, object], CheckOutcome]:
+    """The stage's metadata, and the drift canary's outcome (`rag_pipeline.drift`): when the
+    model's vectors moved, nothing is embedded or cached and the blocking check fails."""
     started = time.perf_counter()
     spec = services.model
     batches: dict[str, ShardBatch] = {s: services.stages.read(CHUNKED, s) for s in shards}
@@ -33,6 +38,13 @@ def embed_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
     missing = sorted(services.embedding_cache.missing(spec.fingerprint, texts_by_hash))
     # Longest first: similar lengths share a batch (less padding), and the ETA errs high.
     missing.sort(key=lambda h: len(texts_by_hash[h]), reverse=True)
+    drift = nothing_embedded(spec.name)
+    if missing:
+        drift = check_drift(services.embedder.embed, services.embedding_cache, spec.fingerprint,
+                            spec.name, services.settings.quality.min_probe_cosine)
+        if not drift.passed:
+            log.error(drift.description)
+            missing = []  # not one vector of the moved model reaches the cache
     embed_seconds = 0.0
     t0 = time.perf_counter()
     # The next slice is already being embedded while this one is cached and reported.
@@ -65,4 +77,5 @@ def embed_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
         "embed_seconds": round(embed_seconds, 3),
         "stage_seconds": round(seconds, 3),
         "chunks_per_second": round(len(missing) / embed_seconds, 1) if embed_seconds else 0.0,
-    }
+        "drift_probe_baseline": str(drift.metadata["probe_baseline"]),
+    }, drift

@@ -44,11 +44,13 @@ def write_corpus(folder: Path, documents: int = 60, paragraphs: int = 10) -> Non
 
 
 def cached_vectors(settings: Settings) -> int:
+    """Chunk vectors in the cache (not the drift canary's probe vectors)."""
     if not settings.embedding_cache_path.exists():
         return 0
     try:
         with sqlite3.connect(settings.embedding_cache_path, timeout=1) as db:
-            return int(db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+            return int(db.execute("SELECT COUNT(*) FROM vectors WHERE fingerprint NOT LIKE "
+                                  "'drift-probes:%'").fetchone()[0])
     except sqlite3.Error:
         return 0
 

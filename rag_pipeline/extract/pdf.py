@@ -114,10 +114,10 @@ def _blocks_text(blocks: PageBlocks) -> str:
 
 def _ocr_blocks(page: object, options: OcrOptions) -> PageBlocks:
     """OCR; when an English reading looks like noise (few English words, or low confidence),
-    Tesseract's detection says how the page
-    is turned (a scan placed sideways or upside down: `orientation`) and in which script it is
-    written: the page is read again turned, and in the script's installed models
-    (`ocr_scripts`), and the better reading is kept."""
+    Tesseract's detection says how the page is turned (a scan placed sideways or upside down:
+    `orientation`) and in which script it is written. The page is read again turned, then in
+    the script's installed models (`ocr_scripts`, on the turned page), and the better reading
+    is kept."""
     reading = _ocr_once(page, options.language)
     if "eng" not in options.language.split("+"):
         return reading.blocks  # only English text can be judged here

@@ -67,7 +67,7 @@ def test_lineage_shows_assets_and_their_checks(webserver: str, tmp_path: Path) -
     assert "extracted_documents" in seen["documents"] and "cleaned_documents" in seen["documents"]
     chunks = seen["chunks"]
     assert re.search(r"document_chunks .*?Asset checks 6 / 6 Passed", chunks), chunks
-    assert re.search(r"chunk_embeddings .*?Asset checks 3 / 3 Passed", chunks), chunks
+    assert re.search(r"chunk_embeddings .*?Asset checks 4 / 4 Passed", chunks), chunks
     assert "qdrant_index" in seen["indexes"] and "bm25_index" in seen["indexes"]
     assert re.search(r"Asset checks 2 / 2 Passed", seen["indexes"]), seen["indexes"]
 

@@ -54,8 +54,8 @@ def _continuation_forms() -> list[str]:
     return sorted(forms, key=len, reverse=True)
 
 
-_MOJIBAKE_HINT = regex.compile(
-    "[\u00c2-\u00f4](?:" + "|".join(regex.escape(f) for f in _continuation_forms()) + ")")
+_CONTINUATION = "(?:" + "|".join(regex.escape(f) for f in _continuation_forms()) + ")"
+_MOJIBAKE_HINT = regex.compile("[\u00c2-\u00f4]" + _CONTINUATION)
 """A UTF-8 lead byte read as Windows-1252 or Latin-1 (Â..ô) followed by what a continuation
 byte becomes there: every UTF-8 character of two or more bytes read so has one. Text has them
 rarely ("acción”"), mojibake at nearly every character."""
@@ -63,8 +63,7 @@ _MOJIBAKE_PAIRS = 3
 _MOJIBAKE_PAIR_SHARE = 0.03
 """This many pairs, at least this share of the letters: mojibake even where ftfy cannot decode
 it back (cleaning has dropped the C1 control characters that Latin-1 left in it)."""
-_PUNCTUATION_MOJIBAKE = regex.compile(
-    "\u00e2\u20ac(?:" + "|".join(regex.escape(f) for f in _continuation_forms()) + ")")
+_PUNCTUATION_MOJIBAKE = regex.compile("\u00e2\u20ac" + _CONTINUATION)
 """"â€" and one more: a quote, dash or bullet (U+2000-U+203F) read as Windows-1252, the most
 common mojibake of all ("doesnâ€™t", "doesnâ€TMt" after NFKC); one is enough."""
 

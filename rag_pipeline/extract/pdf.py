@@ -135,14 +135,16 @@ def _ocr_blocks(page: object, options: OcrOptions) -> PageBlocks:
                     number, seen.rotation, share * 100, turned_share * 100)
         if turned_share > share:
             reading, share = turned, turned_share
-    models = models_for_script(seen.script, installed_languages(_tessdata()))
+    models = None
+    if seen.script not in (None, "Latin"):  # what the configured language reads already
+        models = models_for_script(seen.script, installed_languages(_tessdata()))
     if models is not None:
         in_script = _ocr_once(page, models)
         logger.info("page %d: %s script, read again with %s (word confidence %.0f -> %.0f)",
                     number, seen.script, models, reading.confidence, in_script.confidence)
         if in_script.confidence > reading.confidence:
             reading = in_script
-    elif seen.script not in (None, "Latin"):
+    elif seen.script not in (None, "Latin"):  # no installed model for it
         logger.warning("page %d looks like %s script and no Tesseract model for it is "
                        "installed (e.g. tesseract-ocr-script-*): read as %s", number,
                        seen.script, options.language)

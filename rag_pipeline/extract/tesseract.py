@@ -56,12 +56,15 @@ def _die_with_parent() -> None:
 
 def run_tesseract(image: bytes, args: list[str], tessdata: str | None) -> str:
     """stdout of `tesseract stdin stdout ARGS` for one image (PNM or PNG bytes)."""
+    return _tesseract(["stdin", "stdout"], args, tessdata, image)
+
+
+def _tesseract(head: list[str], args: list[str], tessdata: str | None, image: bytes) -> str:
+    """stdout of `tesseract HEAD [--tessdata-dir TESSDATA] ARGS`, `image` on its stdin."""
     command = tesseract_command()
     if command is None:
         raise TesseractError("the tesseract command is not installed")
-    full = [command, "stdin", "stdout", *args]
-    if tessdata:
-        full[3:3] = ["--tessdata-dir", tessdata]
+    full = [command, *head, *(["--tessdata-dir", tessdata] if tessdata else []), *args]
     try:
         done = subprocess.run(full, input=image, capture_output=True, check=False,
                               timeout=TIMEOUT_SECONDS, preexec_fn=_die_with_parent,
@@ -80,16 +83,15 @@ class OcrReading:
     confidence: float
     """Tesseract's mean word confidence (0-100): how two readings of a page in different
     languages compare, where counting English words cannot."""
-    language: str
 
 
 def ocr_page(image: bytes, language: str, tessdata: str | None, dpi: int) -> OcrReading:
     """Paragraphs of lines of an image's text (sizes in points at `dpi`), in `language`."""
     hocr = run_tesseract(image, ["-l", language, "--psm", "3", "hocr"], tessdata)
-    return parse_hocr(hocr, dpi, language)
+    return parse_hocr(hocr, dpi)
 
 
-def parse_hocr(hocr: str, dpi: int, language: str = "") -> OcrReading:
+def parse_hocr(hocr: str, dpi: int) -> OcrReading:
     root = ElementTree.fromstring(hocr)
     blocks: PageBlocks = []
     confidences: list[int] = []
@@ -114,7 +116,7 @@ def parse_hocr(hocr: str, dpi: int, language: str = "") -> OcrReading:
         if lines:
             blocks.append(lines)
     mean = sum(confidences) / len(confidences) if confidences else 0.0
-    return OcrReading(blocks, mean, language)
+    return OcrReading(blocks, mean)
 
 
 @dataclass(frozen=True)
@@ -141,18 +143,7 @@ def detected_orientation(image: bytes, tessdata: str | None) -> Orientation:
 def installed_languages(tessdata: str | None) -> frozenset[str]:
     """The language and script models Tesseract has ("eng", "rus", "script/Cyrillic"...)."""
     try:
-        listing = run_tesseract_listing(tessdata)
+        listing = _tesseract(["--list-langs"], [], tessdata, b"")
     except TesseractError:
         return frozenset()
     return frozenset(line.strip() for line in listing.splitlines()[1:] if line.strip())
-
-
-def run_tesseract_listing(tessdata: str | None) -> str:
-    command = tesseract_command()
-    if command is None:
-        raise TesseractError("the tesseract command is not installed")
-    full = [command, "--list-langs"] + (["--tessdata-dir", tessdata] if tessdata else [])
-    done = subprocess.run(full, capture_output=True, check=False, timeout=TIMEOUT_SECONDS)
-    if done.returncode != 0:
-        raise TesseractError("tesseract --list-langs failed")
-    return done.stdout.decode("utf-8", "replace")

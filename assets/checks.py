@@ -14,7 +14,7 @@ CHUNK_CHECKS = ("not_empty", "within_token_limit", "tiny_share", "duplicate_shar
                 "garbled_share", "every_document_chunked")
 EMBEDDING_CHECKS = ("dimension", "finite", "normalized", "no_drift")
 QDRANT_CHECKS = ("no_orphans", "payload_matches", "failed_documents")
-BM25_CHECKS = ("counts_match", "retrieval_smoke")
+BM25_CHECKS = ("counts_match", "retrieval_smoke", "sparse_matches")
 PUBLISH_CHECKS = ("synced", "counts_match", "retrieval_smoke")
 WARN_ONLY = {"failed_documents"}
 
@@ -37,6 +37,8 @@ _DESCRIPTIONS = {
     "failed_documents": "Lists the documents that failed (WARN).",
     "counts_match": "Qdrant points == ledger chunks == BM25 entries.",
     "retrieval_smoke": "Golden questions find their document in the top k of hybrid search.",
+    "sparse_matches": "The live collection's sparse BM25 vectors give rank-bm25's top 10 and "
+                      "scores on the golden questions and sampled chunks' opening words.",
     "synced": "Every shard of the target collection is synced with the ledger.",
 }
 

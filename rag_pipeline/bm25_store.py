@@ -8,6 +8,11 @@ bump `_FORMAT_VERSION`, which discards old files): half the rebuild's time at 24
 Queries score only candidate chunks (those containing a query term), via an inverted index.
 Each chunk is analysed in its document's language and each query in every language the index
 holds (`rag_pipeline.analysis`).
+
+The file holds arrays and strings only (NumPy's .npz read with `allow_pickle=False`): a data
+folder someone else can write must not be able to run code in a searcher, as a pickle could.
+Its average chunk length can be set (the live Qdrant collection's, see `sparse_bm25`), so this
+index and Qdrant's sparse vectors give the same scores.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ import hashlib
 import logging
 import math
 import os
-import pickle
 import sys
 from collections import Counter
 from collections.abc import Iterable
@@ -31,7 +35,7 @@ from rag_pipeline.analysis import ENGLISH, bm25_terms, query_terms
 
 logger = logging.getLogger(__name__)
 
-_FORMAT_VERSION = 5
+_FORMAT_VERSION = 6
 IndexText = tuple[str, str] | tuple[str, str, str | None]
 """(chunk id, text) or (chunk id, text, language); without a language a text is English."""
 
@@ -47,6 +51,23 @@ class LuceneBM25(BM25Okapi):
     def _calc_idf(self, nd: dict[str, int]) -> None:
         for word, freq in nd.items():
             self.idf[word] = math.log(1 + (self.corpus_size - freq + 0.5) / (freq + 0.5))
+
+    @classmethod
+    def from_counts(cls, doc_freqs: list[dict[str, int]], lengths: list[int], *, k1: float,
+                    b: float, avgdl: float) -> LuceneBM25:
+        """The scorer rank-bm25 would build from the chunks' terms, from their counts (what a
+        saved index holds) without the token lists."""
+        bm25 = cls.__new__(cls)
+        bm25.k1, bm25.b, bm25.epsilon = k1, b, 0.25
+        bm25.corpus_size, bm25.doc_len, bm25.doc_freqs = len(doc_freqs), lengths, doc_freqs
+        bm25.avgdl = avgdl
+        bm25.idf = {}
+        bm25.tokenizer = None
+        document_frequency: Counter[str] = Counter()
+        for counts in doc_freqs:
+            document_frequency.update(counts.keys())
+        bm25._calc_idf(dict(document_frequency))
+        return bm25
 
 
 def bm25_tokens(text: str, language: str | None = ENGLISH) -> list[str]:
@@ -71,15 +92,18 @@ class BM25Index:
     languages: list[str | None] = field(default_factory=list)
     """Each chunk's language, by position (what its counts were analysed with)."""
     language_counts: dict[str | None, int] = field(default_factory=dict)
+    avgdl: float | None = None
+    """The mean chunk length scores are normalised by: the corpus' own unless one was set."""
 
     def __len__(self) -> int:
         return len(self.chunk_ids)
 
     @classmethod
     def build(cls, chunks: Iterable[IndexText], k1: float = 0.9, b: float = 0.4,
-              previous: BM25Index | None = None) -> BM25Index:
+              previous: BM25Index | None = None, avgdl: float | None = None) -> BM25Index:
         """The index of `chunks`; a chunk `previous` analysed in the same language is not
-        tokenized again."""
+        tokenized again. `avgdl` replaces the corpus' mean length in the length
+        normalisation."""
         known: dict[tuple[str, str | None], dict[str, int]] = {}
         if (previous is not None and previous.bm25 is not None
                 and len(previous.bm25.doc_freqs) == len(previous.chunk_ids)
@@ -108,6 +132,8 @@ class BM25Index:
             for token in terms:
                 postings.setdefault(token, []).append(position)
         bm25 = LuceneBM25(corpus, k1=k1, b=b) if corpus else None
+        if bm25 is not None and avgdl is not None:
+            bm25.avgdl = avgdl
         return cls(
             chunk_ids=chunk_ids,
             bm25=bm25,
@@ -117,6 +143,7 @@ class BM25Index:
             b=b,
             languages=languages,
             language_counts=dict(Counter(languages)),
+            avgdl=bm25.avgdl if bm25 is not None else avgdl,
         )
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
@@ -133,23 +160,65 @@ class BM25Index:
     # -- persistence ---------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
+        """Term counts as postings (term, chunk position, count), with the chunk ids, their
+        languages and the parameters: everything `load` needs, no Python objects."""
+        terms = sorted(self.postings)
+        doc_freqs = self.bm25.doc_freqs if self.bm25 is not None else []
+        positions = [self.postings[t] for t in terms]
+        counts = [np.fromiter((doc_freqs[p][t] for p in self.postings[t].tolist()),
+                              dtype=np.int32, count=len(self.postings[t])) for t in terms]
+        lengths = np.asarray(self.bm25.doc_len if self.bm25 is not None else [], dtype=np.int32)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with tmp.open("wb") as handle:
-            pickle.dump({"version": _FORMAT_VERSION, "index": self}, handle,
-                        protocol=pickle.HIGHEST_PROTOCOL)
+            np.savez(
+                handle,
+                version=np.int32(_FORMAT_VERSION),
+                parameters=np.asarray([self.k1, self.b, self.avgdl or 0.0], dtype=np.float64),
+                chunk_ids=np.asarray(self.chunk_ids, dtype=np.str_),
+                languages=np.asarray([lang or "" for lang in self.languages], dtype=np.str_),
+                terms=np.asarray(terms, dtype=np.str_),
+                offsets=np.cumsum([0, *(len(p) for p in positions)], dtype=np.int64),
+                positions=_concat(positions),
+                counts=_concat(counts),
+                lengths=lengths,
+            )
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Path) -> BM25Index:
-        # The file is written only by this pipeline, into its own data folder.
-        with path.open("rb") as handle:
-            data = pickle.load(handle)
-        if data.get("version") != _FORMAT_VERSION:
-            raise ValueError(f"BM25 index at {path} has an old format; re-run the bm25_index asset")
-        return data["index"]
+        with np.load(path, allow_pickle=False) as data:
+            if "version" not in data or int(data["version"]) != _FORMAT_VERSION:
+                raise ValueError(f"BM25 index at {path} has an old format; "
+                                 "re-run the bm25_index asset")
+            k1, b, avgdl = (float(x) for x in data["parameters"])
+            chunk_ids = data["chunk_ids"].tolist()
+            languages: list[str | None] = [sys.intern(lang) if lang else None
+                                           for lang in data["languages"].tolist()]
+            terms = data["terms"].tolist()
+            offsets = data["offsets"].tolist()
+            positions, counts = data["positions"], data["counts"]
+            lengths = data["lengths"].tolist()
+        postings = {t: positions[lo:hi] for t, lo, hi in zip(terms, offsets, offsets[1:],
+                                                             strict=False)}
+        bm25 = None
+        if chunk_ids:
+            doc_freqs: list[dict[str, int]] = [{} for _ in chunk_ids]
+            for term, lo, hi in zip(terms, offsets, offsets[1:], strict=False):
+                for position, count in zip(positions[lo:hi].tolist(), counts[lo:hi].tolist(),
+                                           strict=True):
+                    doc_freqs[position][term] = count
+            bm25 = LuceneBM25.from_counts(doc_freqs, lengths, k1=k1, b=b, avgdl=avgdl)
+        return cls(chunk_ids=chunk_ids, bm25=bm25, postings=postings,
+                   fingerprint=chunk_set_fingerprint(chunk_ids), k1=k1, b=b,
+                   languages=languages, language_counts=dict(Counter(languages)),
+                   avgdl=avgdl or None)
+
+
+def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays).astype(np.int32) if arrays else np.zeros(0, dtype=np.int32)
 
 
 def rebuild_lock(path: Path) -> FileLock:

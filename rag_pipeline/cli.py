@@ -47,12 +47,7 @@ def run_ingest(settings: Settings, shards: Sequence[str] | None = None) -> dict[
         instance=instance,
         resources={
             "pipeline": PipelineSettingsResource.from_settings(settings),
-            "qdrant": QdrantResource(
-                url=settings.qdrant_url,
-                api_key=settings.qdrant_api_key,
-                timeout_seconds=settings.qdrant_timeout_seconds,
-                collection_alias=settings.collection_alias,
-            ),
+            "qdrant": QdrantResource.from_settings(settings),
         },
         tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},

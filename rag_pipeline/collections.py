@@ -10,8 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
-from rag_pipeline.sqlite import SqliteStore
+from rag_pipeline.sparse_bm25 import BM25Parameters
+from rag_pipeline.sqlite import SqliteStore, add_missing_columns
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -21,7 +23,10 @@ CREATE TABLE IF NOT EXISTS collections (
     dimension INTEGER NOT NULL,
     created_at REAL NOT NULL,
     published_at REAL,
-    rolled_back_at REAL
+    rolled_back_at REAL,
+    bm25_k1 REAL,
+    bm25_b REAL,
+    bm25_avgdl REAL
 );
 CREATE TABLE IF NOT EXISTS collection_shards (
     collection TEXT NOT NULL,
@@ -41,10 +46,46 @@ class CollectionRecord:
     created_at: float
     published_at: float | None
     rolled_back_at: float | None
+    bm25_k1: float | None = None
+    bm25_b: float | None = None
+    bm25_avgdl: float | None = None
+
+    @property
+    def bm25(self) -> BM25Parameters | None:
+        """The BM25 parameters its sparse vectors were weighted with (None before the first
+        write, and for collections built before sparse vectors)."""
+        if self.bm25_k1 is None or self.bm25_b is None or self.bm25_avgdl is None:
+            return None
+        return BM25Parameters(self.bm25_k1, self.bm25_b, self.bm25_avgdl)
 
 
 class CollectionRegistry(SqliteStore):
     schema = _SCHEMA
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        with self._connect() as conn:  # a registry from before sparse vectors
+            add_missing_columns(conn, "collections",
+                                {"bm25_k1": "REAL", "bm25_b": "REAL", "bm25_avgdl": "REAL"})
+
+    def fix_bm25(self, name: str, parameters: BM25Parameters) -> BM25Parameters:
+        """Record the collection's BM25 parameters unless it has them already; returns the
+        ones in force (the first writer's)."""
+        with self._connect() as conn:
+            conn.execute("UPDATE collections SET bm25_k1 = ?, bm25_b = ?, bm25_avgdl = ? "
+                         "WHERE name = ? AND bm25_avgdl IS NULL",
+                         (parameters.k1, parameters.b, parameters.avgdl, name))
+        record = self.get(name)
+        if record is None or record.bm25 is None:
+            raise LookupError(f"collection {name} is not registered")
+        return record.bm25
+
+    def live(self) -> CollectionRecord | None:
+        """The collection the alias was last moved to (every move is recorded here)."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM collections WHERE published_at IS NOT NULL "
+                               "ORDER BY published_at DESC LIMIT 1").fetchone()
+        return CollectionRecord(*row) if row else None
 
     def register(self, name: str, model: str, fingerprint: str, dimension: int) -> None:
         with self._connect() as conn:

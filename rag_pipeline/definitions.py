@@ -41,6 +41,7 @@ defs = Definitions(
         "qdrant": QdrantResource(
             url=_from_env("QDRANT_URL", None),
             api_key=_from_env("QDRANT_API_KEY", None),
+            embedded=_from_env("RAG_QDRANT_EMBEDDED", _defaults.qdrant_embedded),
         ),
     },
     # One process per run: torch and the model load once, not once per step

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rag_pipeline.language import SAMPLE_CHARS
 from rag_pipeline.records import Chunk, CleanedDocument, DocumentFailure, SourceFile
-from rag_pipeline.sqlite import SqliteStore, select_in
+from rag_pipeline.sqlite import SqliteStore, add_missing_columns, select_in
 
 INDEXED = "indexed"
 FAILED = "failed"
@@ -96,13 +96,7 @@ class Ledger(SqliteStore):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         with self._connect() as conn:  # a ledger from before languages were detected
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(documents)")}
-            if "language" not in columns:
-                try:
-                    conn.execute("ALTER TABLE documents ADD COLUMN language TEXT")
-                except sqlite3.OperationalError as exc:  # another process added it meanwhile
-                    if "duplicate column" not in str(exc):
-                        raise
+            add_missing_columns(conn, "documents", {"language": "TEXT"})
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -202,8 +196,11 @@ class Ledger(SqliteStore):
             return dict(conn.execute("SELECT shard, generation FROM shard_generations"))
 
     def chunks_in_shards(self, shards: Iterable[str]) -> list[Chunk]:
+        """Chunks indexed before languages were detected get their document's language."""
+        with_language = ("json_set(c.payload, '$.language', "
+                         "COALESCE(json_extract(c.payload, '$.language'), d.language))")
         return [Chunk.from_payload(chunk_id, json.loads(payload))
-                for chunk_id, payload in self._shard_chunk_rows("c.payload", shards)]
+                for chunk_id, payload in self._shard_chunk_rows(with_language, shards)]
 
     def chunk_ids_by_shard(self, shards: Iterable[str]) -> dict[str, set[str]]:
         """Each listed shard's chunk ids (empty for a shard without chunks), payloads unread."""

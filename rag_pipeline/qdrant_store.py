@@ -1,27 +1,34 @@
-"""Qdrant: the embedded local mode under the data folder by default, a server when a URL is set.
+"""The vector index through qdrant-client: a Qdrant server, or qdrant-client's local mode.
 
-Local mode locks its folder to one client at a time. Every user of the store (runs, checks,
-`rag-pipeline search`) opens it through `session()`, which waits on a file lock and holds it
-briefly, so a search during an ingest run waits a moment instead of crashing.
+Local mode locks its folder to one client at a time: it is opened through `HeldStore`.
 Readers go through an alias (`chunks`) that points to the live collection.
+
+Every collection has the same schema, on a server and in local mode: a named dense vector
+(`dense`, cosine) and a sparse vector (`bm25`) with Qdrant's IDF modifier, whose weights make
+Qdrant's sparse score the project's BM25 score (`rag_pipeline.sparse_bm25`); payload indexes on
+document id, shard and source path. Collections written before this schema (one unnamed vector,
+no sparse one) are still read; `SCHEMA_VERSION` is part of a collection's name, so an upgrade
+fills a new collection from the embedding cache and moves the alias, as a model change does.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from filelock import FileLock
 from qdrant_client import QdrantClient, models
 
+from rag_pipeline.held_store import HeldStore
 from rag_pipeline.models import EmbeddingModelSpec
+from rag_pipeline.ports import Hit, qdrant_rrf_k
+from rag_pipeline.sparse_bm25 import DENSE_VECTOR, SPARSE_VECTOR, SparseVector
+from rag_pipeline.verified_state import files_signature
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +37,13 @@ _UPSERT_BATCH = 256
 _SCROLL_PAGE = 16384
 _LOCAL_FILTER_DOCUMENTS = 32
 """Local mode: up to this many documents, a filter is cheaper than listing every point."""
+_TRANSIENT_FILES = (".lock", "-wal", "-shm", "-journal")
+"""Present while a client has the local store open. Writes still in a -wal file reach the main
+file when its client closes (changing it), so leaving these out never hides a write."""
+SCHEMA_VERSION = "s2"
+"""Named dense + sparse BM25 vectors. Collections without it in their name have one unnamed
+dense vector and no sparse one."""
+INDEXED_FIELDS = ("document_id", "shard", "source_path")
 _POINTS_PER_SESSION = 16384
 """A writer releases the local-mode lock this often (about every 5 s of writing), so searches
 interleave with long writes."""
@@ -77,7 +91,11 @@ def _open_local(path: Path) -> QdrantClient:
     return client
 
 
-class QdrantStore:
+class QdrantStore(HeldStore[QdrantClient]):
+    """The vector index through qdrant-client: a Qdrant server when `url` is set, else
+    qdrant-client's local mode (its test mode: brute-force search, every open loads every
+    point) under `path`, which stands in for a server in tests."""
+
     def __init__(
         self,
         *,
@@ -89,111 +107,50 @@ class QdrantStore:
         lock_timeout_seconds: float = 600,
         retries: int = 3,
     ) -> None:
-        self.path = path
+        super().__init__(path, lock_timeout_seconds)
         self.url = url
         self._api_key = api_key
         self.timeout_seconds = timeout_seconds
         self.alias = alias
-        self.lock_timeout_seconds = lock_timeout_seconds
         self.retries = retries
         self._remote: QdrantClient | None = None
-        self._held: QdrantClient | None = None
-        self._held_by: int | None = None
-        self._held_lock: FileLock | None = None
-        self._hold_wanted_by: int | None = None
+        self._has_sparse: dict[str, bool] = {}
 
     @property
     def is_local(self) -> bool:
         return self.url is None
 
+    @property
+    def needs_lock(self) -> bool:
+        return self.is_local
+
     def describe(self) -> str:
         """Where the points live, for logs and metadata (never the API key)."""
         return self.url if self.url else f"local:{self.path}"
 
-    @contextmanager
-    def session(self) -> Iterator[QdrantClient]:
-        """A client for a short piece of work (local mode: the folder is locked meanwhile)."""
-        me = threading.get_ident()
-        if self._held is None and self._hold_wanted_by == me:
-            self._open_hold()  # inside holding(): the first use opens, the others reuse
-        if self._held is not None and self._held_by == me:
-            yield self._held
-            return
-        if self.url:
-            if self._remote is None:
-                self._remote = QdrantClient(
-                    url=self.url, api_key=self._api_key, timeout=self.timeout_seconds
-                )
-            yield self._remote
-            return
-        self.path.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.path) + ".lock", timeout=self.lock_timeout_seconds):
-            client = _open_local(self.path)
-            try:
-                yield client
-            finally:
-                client.close()
+    def _open(self) -> QdrantClient:
+        return _open_local(self.path)
 
-    @contextmanager
-    def holding(self) -> Iterator[None]:
-        """Keep one client open for several calls (checks, publishing): local mode loads the
-        whole collection on every open. Opened by the first call that needs it (none: never);
-        searches from other processes wait while it is open."""
-        me = threading.get_ident()
-        if not self.is_local or self._hold_wanted_by == me:
-            yield
-            return
-        self._hold_wanted_by = me
-        try:
-            yield
-        finally:
-            self._hold_wanted_by = None
-            if self._held is not None and self._held_by == me:
-                self._close_hold()
+    def _close(self, handle: QdrantClient) -> None:
+        handle.close()
 
-    def _open_hold(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.path) + ".lock", timeout=self.lock_timeout_seconds)
-        lock.acquire()
-        try:
-            client = _open_local(self.path)
-        except BaseException:
-            lock.release()
-            raise
-        self._held, self._held_by, self._held_lock = client, threading.get_ident(), lock
+    def _unlocked(self) -> QdrantClient | None:
+        if not self.url:
+            return None
+        if self._remote is None:
+            self._remote = QdrantClient(url=self.url, api_key=self._api_key,
+                                        timeout=self.timeout_seconds)
+        return self._remote
 
-    def settle(self) -> None:
-        """Inside holding(), with the client open: make the folder's files final (see
-        `settle_local_writes`). Nothing to do otherwise: a closed store's files are final."""
-        if self._held is not None and self._held_by == threading.get_ident():
-            settle_local_writes(self._held)
-
-    def _close_hold(self) -> None:
-        client, lock = self._held, self._held_lock
-        self._held = self._held_by = self._held_lock = None
-        try:
-            if client is not None:
-                client.close()
-        finally:
-            if lock is not None:
-                lock.release()
-
-    @contextmanager
-    def _hold_released(self) -> Iterator[None]:
-        """Bulk writes give the local-mode lock up between their sessions even inside
-        holding(), so searches are not shut out for a whole large upsert (the next call
-        opens it again)."""
-        me = threading.get_ident()
-        if not (self.is_local and self._hold_wanted_by == me):
-            yield
-            return
-        if self._held is not None and self._held_by == me:
-            self._close_hold()
-        self._hold_wanted_by = None  # each session of the write opens and closes
-        try:
-            yield
-        finally:
-            self._hold_wanted_by = me
+    def state(self) -> object | None:
+        """Local mode: its files by name, size and modification time, once those of a client
+        held open are final (`settle_local_writes`); None on a server."""
+        if not self.is_local:
+            return None
+        held = self.held_handle()
+        if held is not None:
+            settle_local_writes(held)
+        return [f for f in files_signature([self.path]) if not f[0].endswith(_TRANSIENT_FILES)]
 
     def _retry(self, action: str, fn: Callable[[], T]) -> T:
         delay = 1.0
@@ -217,8 +174,18 @@ class QdrantStore:
     # -- collections ---------------------------------------------------------------------------
 
     def collection_name(self, spec: EmbeddingModelSpec) -> str:
-        """One collection per embedding fingerprint: chunks__<model>__<fingerprint>."""
-        return f"{self.alias}__{spec.slug}__{spec.fingerprint}"
+        """One collection per embedding fingerprint and schema:
+        chunks__<model>__<fingerprint>__<schema>."""
+        return f"{self.alias}__{spec.slug}__{spec.fingerprint}__{SCHEMA_VERSION}"
+
+    def has_sparse(self, client: QdrantClient, collection: str) -> bool:
+        """Whether `collection` (a name or the alias) has the current schema: named vectors."""
+        if collection == self.alias:
+            collection = self.live_collection(client) or collection
+        if collection not in self._has_sparse:
+            vectors = client.get_collection(collection).config.params.vectors
+            self._has_sparse[collection] = isinstance(vectors, dict) and DENSE_VECTOR in vectors
+        return self._has_sparse[collection]
 
     def live_collection(self, client: QdrantClient) -> str | None:
         for alias in client.get_aliases().aliases:
@@ -228,8 +195,11 @@ class QdrantStore:
 
     def live(self) -> str | None:
         """The collection the alias points to (what readers see), None before the first one."""
-        with self.session() as client:
-            return self.live_collection(client)
+        def _live() -> str | None:
+            with self.session() as client:
+                return self.live_collection(client)
+
+        return self._retry("alias lookup", _live)
 
     def ensure_collection(self, name: str, dimension: int) -> None:
         def _ensure() -> None:
@@ -238,13 +208,15 @@ class QdrantStore:
                     return
                 client.create_collection(
                     name,
-                    vectors_config=models.VectorParams(size=dimension,
-                                                       distance=models.Distance.COSINE),
+                    vectors_config={DENSE_VECTOR: models.VectorParams(
+                        size=dimension, distance=models.Distance.COSINE)},
+                    sparse_vectors_config={SPARSE_VECTOR: models.SparseVectorParams(
+                        modifier=models.Modifier.IDF)},
                 )
                 if self.is_local:
                     speed_up_local_writes(client)  # the new collection's file
                 else:  # local mode ignores payload indexes (and warns)
-                    for field_name in ("document_id", "shard"):
+                    for field_name in INDEXED_FIELDS:
                         client.create_payload_index(name, field_name,
                                                     models.PayloadSchemaType.KEYWORD)
                 logger.info("created Qdrant collection %s (dim %d)", name, dimension)
@@ -270,12 +242,16 @@ class QdrantStore:
         return self._retry("alias swap", _swap)
 
     def collections(self) -> list[str]:
-        with self.session() as client:
-            return sorted(c.name for c in client.get_collections().collections)
+        def _list() -> list[str]:
+            with self.session() as client:
+                return sorted(c.name for c in client.get_collections().collections)
+
+        return self._retry("list collections", _list)
 
     def drop_collection(self, name: str) -> None:
         with self.session() as client:
             client.delete_collection(name)
+        self._has_sparse.pop(name, None)
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -285,25 +261,37 @@ class QdrantStore:
         ids: Sequence[str],
         vectors: np.ndarray,
         payloads: Sequence[dict[str, object]],
+        sparse: Sequence[SparseVector] | None = None,
     ) -> None:
+        """Write points; `sparse` (their BM25 vectors) is required by a current-schema
+        collection and ignored by an older one."""
         sessions = [(lo, min(lo + _POINTS_PER_SESSION, len(ids)))
                     for lo in range(0, len(ids), _POINTS_PER_SESSION)]
 
         def _write(lo: int, hi: int) -> None:
             with self.session() as client:
+                named = self.has_sparse(client, collection)
+                if named and sparse is None:
+                    raise ValueError(f"{collection} needs the points' sparse BM25 vectors")
                 for start in range(lo, hi, _UPSERT_BATCH):
                     end = min(start + _UPSERT_BATCH, hi)
+                    dense = vectors[start:end].tolist()
+                    batch_vectors: models.BatchVectorStruct = dense
+                    if named and sparse is not None:
+                        batch_vectors = {
+                            DENSE_VECTOR: dense,
+                            SPARSE_VECTOR: [models.SparseVector(indices=s.indices,
+                                                                values=s.values)
+                                            for s in sparse[start:end]],
+                        }
                     client.upsert(
                         collection,
-                        points=models.Batch(
-                            ids=list(ids[start:end]),
-                            vectors=vectors[start:end].tolist(),
-                            payloads=list(payloads[start:end]),
-                        ),
+                        points=models.Batch(ids=list(ids[start:end]), vectors=batch_vectors,
+                                            payloads=list(payloads[start:end])),
                         wait=True,
                     )
 
-        with self._hold_released() if len(sessions) > 1 else nullcontext():
+        with self.hold_released() if len(sessions) > 1 else nullcontext():
             for lo, hi in sessions[:-1]:
                 self._retry("upsert", lambda lo=lo, hi=hi: _write(lo, hi))
         # Inside holding(), the last session's client stays open for what follows (local mode
@@ -395,6 +383,29 @@ class QdrantStore:
 
     # -- reads ---------------------------------------------------------------------------------
 
+    def dimension(self, collection: str) -> int | None:
+        """The dense vectors' size in `collection`, None if it does not exist."""
+        with self.session() as client:
+            if not client.collection_exists(collection):
+                return None
+            vectors = client.get_collection(collection).config.params.vectors
+            params = vectors.get(DENSE_VECTOR) if isinstance(vectors, dict) else vectors
+            return params.size if params is not None else None
+
+    def point_documents(self, collection: str) -> dict[str, str]:
+        with self.session() as client:
+            if not client.collection_exists(collection):
+                return {}
+            return {point_id: str(payload.get("document_id"))
+                    for point_id, payload in self._scroll(client, collection, None)}
+
+    def payloads(self, collection: str, ids: Sequence[str]) -> dict[str, dict]:
+        with self.session() as client:
+            if not ids or not client.collection_exists(collection):
+                return {}
+            return {str(p.id): dict(p.payload or {})
+                    for p in client.retrieve(collection, list(ids), with_payload=True)}
+
     def count(self, collection: str | None = None) -> int | None:
         """Exact point count of a collection (default: the live one), None if it does not exist."""
         with self.session() as client:
@@ -404,11 +415,54 @@ class QdrantStore:
             return int(client.count(name, exact=True).count)
 
     def query(self, vector: np.ndarray, limit: int,
-              collection: str | None = None) -> list[models.ScoredPoint]:
+              collection: str | None = None) -> list[Hit]:
         """Nearest points in `collection` (default: the live one, through the alias)."""
         with self.session() as client:
-            if collection is None and self.live_collection(client) is None:
-                raise LookupError("the Qdrant index does not exist yet")
-            return client.query_points(
-                collection or self.alias, query=vector.tolist(), limit=limit, with_payload=True
-            ).points
+            name = self._readable(client, collection)
+            using = DENSE_VECTOR if self.has_sparse(client, name) else None
+            return _hits(client.query_points(name, query=vector.tolist(), using=using,
+                                             limit=limit, with_payload=True).points)
+
+    def query_sparse(self, vector: SparseVector, limit: int,
+                     collection: str | None = None) -> list[Hit]:
+        """Best BM25 points (Qdrant's sparse index); LookupError on an older collection."""
+        with self.session() as client:
+            name = self._readable(client, collection, sparse=True)
+            return _hits(client.query_points(name, query=_sparse(vector), using=SPARSE_VECTOR,
+                                             limit=limit, with_payload=True).points)
+
+    def query_hybrid(self, dense: np.ndarray, sparse: SparseVector, limit: int,
+                     candidates: int, rrf_k: int,
+                     collection: str | None = None) -> list[Hit]:
+        """Dense and BM25 candidates fused by reciprocal rank, in one Query API call."""
+        with self.session() as client:
+            name = self._readable(client, collection, sparse=True)
+            return _hits(client.query_points(
+                name,
+                prefetch=[
+                    models.Prefetch(query=dense.tolist(), using=DENSE_VECTOR, limit=candidates),
+                    models.Prefetch(query=_sparse(sparse), using=SPARSE_VECTOR,
+                                    limit=candidates),
+                ],
+                query=models.RrfQuery(rrf=models.Rrf(k=qdrant_rrf_k(rrf_k))),
+                limit=limit,
+                with_payload=True,
+            ).points)
+
+    def _readable(self, client: QdrantClient, collection: str | None,
+                  sparse: bool = False) -> str:
+        if collection is None and self.live_collection(client) is None:
+            raise LookupError("the Qdrant index does not exist yet")
+        name = collection or self.alias
+        if sparse and not self.has_sparse(client, name):
+            raise LookupError(f"{collection or 'the live collection'} has no sparse BM25 "
+                              "vectors (built before them): run a backfill to upgrade it")
+        return name
+
+
+def _hits(points: list[models.ScoredPoint]) -> list[Hit]:
+    return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+
+
+def _sparse(vector: SparseVector) -> models.SparseVector:
+    return models.SparseVector(indices=vector.indices, values=vector.values)

@@ -1,10 +1,18 @@
-"""Search: dense (Qdrant), BM25, and hybrid (the two fused by reciprocal rank)."""
+"""Search: dense (Qdrant), BM25, and hybrid (the two fused by reciprocal rank).
+
+BM25 comes from rank-bm25's file or from the collection's sparse vectors (same scores, see
+`sparse_bm25`), as RAG_KEYWORD_INDEX says; with the sparse vectors, hybrid search is one Qdrant
+Query API call (two prefetches fused by RRF), the query any other Qdrant client can send.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
+
+import numpy as np
 
 from rag_pipeline.bm25_store import load_cached
 from rag_pipeline.embedding import Embedder, embedder_for
@@ -12,8 +20,10 @@ from rag_pipeline.models import resolve_model
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.records import Chunk
 from rag_pipeline.settings import Settings
+from rag_pipeline.sparse_bm25 import SparseVector, query_vector
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
@@ -21,6 +31,7 @@ RRF_K = 60
 """Reciprocal-rank-fusion constant (the usual 60): fused score = sum(1 / (RRF_K + rank))."""
 CANDIDATES = 100
 """Hits taken from each retriever before fusion."""
+KEYWORD_INDEXES = ("auto", "rank-bm25", "qdrant")
 
 
 class IndexNotFoundError(RuntimeError):
@@ -60,10 +71,60 @@ class Searcher:
         spec = resolve_model(record.model)
         return embedder_for(spec, self.services.settings.embedding_batch_size)
 
-    def _dense(self, query: str, limit: int) -> list[tuple[Chunk, float]]:
+    @property
+    def keyword_index(self) -> str:
+        """rank-bm25 or qdrant, as RAG_KEYWORD_INDEX resolves here."""
+        chosen = self.services.settings.keyword_index
+        if chosen not in KEYWORD_INDEXES:
+            raise ValueError(f"RAG_KEYWORD_INDEX must be one of {', '.join(KEYWORD_INDEXES)}, "
+                             f"got {chosen!r}")
+        if chosen == "auto":
+            return "rank-bm25" if self.services.qdrant.is_local else "qdrant"
+        return chosen
+
+    def _sparse_query(self, query: str) -> SparseVector:
+        languages = [None if lang == "?" else lang
+                     for lang in self.services.ledger.language_counts()]
+        return query_vector(query, languages)
+
+    def _qdrant_keyword(self, query: str, limit: int) -> list[tuple[Chunk, float]]:
+        self._require_store()
+        try:
+            points = self.services.qdrant.query_sparse(self._sparse_query(query), limit,
+                                                       collection=self.collection)
+        except LookupError as exc:
+            raise IndexNotFoundError(str(exc)) from exc
+        return _hits(points)
+
+    def _qdrant_hybrid(self, query: str, k: int, candidates: int,
+                       rrf_k: int) -> list[tuple[Chunk, float]]:
+        sparse = self._sparse_query(query)
+
+        def run(vector: np.ndarray, collection: str) -> list:
+            return self.services.qdrant.query_hybrid(vector, sparse, k, candidates, rrf_k,
+                                                     collection=collection)
+
+        points = self._with_query_vector(query, run)
+        return _hits(points)
+
+    def _require_store(self) -> None:
         qdrant = self.services.qdrant
         if qdrant.is_local and not qdrant.path.exists():
             raise IndexNotFoundError("the Qdrant index does not exist yet")
+
+    def _dense(self, query: str, limit: int) -> list[tuple[Chunk, float]]:
+        def run(vector: np.ndarray, collection: str) -> list:
+            return self.services.qdrant.query(vector, limit, collection=collection)
+
+        points = self._with_query_vector(query, run)
+        return _hits(points)
+
+    def _with_query_vector(self, query: str, run: Callable[[np.ndarray, str], list[T]]
+                           ) -> list[T]:
+        """`run(query vector, collection)` on the collection searched, with the vector of the
+        model that built it."""
+        qdrant = self.services.qdrant
+        self._require_store()
         # Embedded before the store is opened, so a first search loads the model without
         # keeping writers waiting; it is the vector used unless the live collection was built
         # by another model (during a backfill from a process already set to the new model).
@@ -77,12 +138,13 @@ class Searcher:
             if embedder is not configured:
                 vector = embedder.embed([query])[0]
             try:
-                points = qdrant.query(vector, limit, collection=collection)
+                return run(vector, collection)
             except LookupError as exc:
                 raise IndexNotFoundError(str(exc)) from exc
-        return [(Chunk.from_payload(str(p.id), p.payload or {}), float(p.score)) for p in points]
 
     def _bm25(self, query: str, limit: int) -> list[tuple[Chunk, float]]:
+        if self.keyword_index == "qdrant":
+            return self._qdrant_keyword(query, limit)
         path = self.services.settings.bm25_path
         if not path.exists():
             raise IndexNotFoundError("the BM25 index does not exist yet")
@@ -90,6 +152,11 @@ class Searcher:
         chunks = self.services.ledger.get_chunks(chunk_id for chunk_id, _ in hits)
         # A chunk removed since the last BM25 refresh is not served.
         return [(chunks[cid], score) for cid, score in hits if cid in chunks]
+
+    def sparse_search(self, query: str, k: int) -> list[SearchHit]:
+        """BM25 from the collection's sparse vectors, whatever RAG_KEYWORD_INDEX says."""
+        return [SearchHit(i, s, c) for i, (c, s) in
+                enumerate(self._qdrant_keyword(query, k), 1)]
 
     def search(self, query: str, k: int = 10, mode: Mode = "hybrid",
                candidates: int = CANDIDATES, rrf_k: int | None = None) -> list[SearchHit]:
@@ -104,12 +171,19 @@ class Searcher:
         if mode == "bm25":
             return [SearchHit(i, s, c) for i, (c, s) in enumerate(self._bm25(query, k), 1)]
         limit = max(k, candidates)
+        if self.keyword_index == "qdrant":
+            hits = self._qdrant_hybrid(query, k, limit, rrf_k or self.services.settings.rrf_k)
+            return [SearchHit(i, s, c) for i, (c, s) in enumerate(hits, 1)]
         dense, sparse = self._dense(query, limit), self._bm25(query, limit)
         chunks = {c.chunk_id: c for c, _ in [*dense, *sparse]}
         fused = reciprocal_rank_fusion([[c.chunk_id for c, _ in dense],
                                         [c.chunk_id for c, _ in sparse]],
                                        k=rrf_k or self.services.settings.rrf_k)
         return [SearchHit(i, score, chunks[cid]) for i, (cid, score) in enumerate(fused[:k], 1)]
+
+
+def _hits(points: list) -> list[tuple[Chunk, float]]:
+    return [(Chunk.from_payload(str(p.id), p.payload or {}), float(p.score)) for p in points]
 
 
 def search(query: str, k: int = 10, mode: Mode = "hybrid",

@@ -90,6 +90,9 @@ class Settings:
     qdrant_api_key: str | None = field(default=None, repr=False)
     qdrant_timeout_seconds: int = 30
     collection_alias: str = DEFAULT_COLLECTION_ALIAS
+    qdrant_embedded: str = "edge"
+    """Without a server URL: edge (Qdrant Edge, Qdrant's engine in-process) or local-mode
+    (qdrant-client's test mode, the stand-in for a server in tests)."""
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     embedding_batch_size: int = 32
     embedding_workers: int = 2
@@ -120,6 +123,10 @@ class Settings:
     """BM25 length normalisation (Anserini's default)."""
     rrf_k: int = 60
     """Hybrid search: fused score = sum over retrievers of 1 / (rrf_k + rank)."""
+    keyword_index: str = "auto"
+    """Which BM25 answers searches: rank-bm25 (the file beside the embedded store), qdrant (the
+    collection's sparse vectors, always written), or auto: qdrant with a Qdrant server,
+    rank-bm25 on the embedded store."""
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     golden_set: Path | None = PROJECT_ROOT / "golden_questions.json"
     """Questions with the document expected in the top k (the retrieval smoke check)."""
@@ -131,6 +138,7 @@ class Settings:
             data_dir=Path(_env("RAG_DATA_DIR", str(PROJECT_ROOT / "data"))).expanduser(),
             qdrant_url=os.environ.get("QDRANT_URL", "").strip() or None,
             qdrant_api_key=os.environ.get("QDRANT_API_KEY", "").strip() or None,
+            qdrant_embedded=_env("RAG_QDRANT_EMBEDDED", "edge"),
             embedding_model=_env("RAG_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
             embedding_batch_size=_env_int("RAG_EMBEDDING_BATCH_SIZE", 32),
             embedding_workers=_env_int("RAG_EMBEDDING_WORKERS", 2),
@@ -151,6 +159,7 @@ class Settings:
             bm25_k1=float(_env("RAG_BM25_K1", "0.9")),
             bm25_b=float(_env("RAG_BM25_B", "0.4")),
             rrf_k=_env_int("RAG_RRF_K", 60),
+            keyword_index=_env("RAG_KEYWORD_INDEX", "auto"),
             quality=QualityThresholds.from_env(),
             golden_set=Path(_env("RAG_GOLDEN_SET", str(PROJECT_ROOT / "golden_questions.json"))),
         )
@@ -165,11 +174,12 @@ class Settings:
 
     @property
     def bm25_path(self) -> Path:
-        return self.data_dir / "bm25" / "index.pkl"
+        return self.data_dir / "bm25" / "index.npz"
 
     @property
     def qdrant_path(self) -> Path:
-        return self.data_dir / "qdrant"
+        """The embedded store's folder (one per engine: their files differ)."""
+        return self.data_dir / ("qdrant-edge" if self.qdrant_embedded == "edge" else "qdrant")
 
     @property
     def staging_dir(self) -> Path:

@@ -53,6 +53,19 @@ def select_in(conn: sqlite3.Connection, query: str, values: Iterable[str],
                                 [*leading, *part])
 
 
+def add_missing_columns(conn: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    """Upgrade a file written by an older release in place: add the columns it lacks."""
+    present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    for name, kind in columns.items():
+        if name in present:
+            continue
+        try:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+        except sqlite3.OperationalError as exc:  # another process added it meanwhile
+            if "duplicate column" not in str(exc):
+                raise
+
+
 class SqliteStore:
     """A SQLite file with a schema, created on first use; subclasses set `schema`."""
 

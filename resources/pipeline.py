@@ -53,6 +53,8 @@ class PipelineSettingsResource(ConfigurableResource):
     bm25_k1: float = Field(default=0.9, description="BM25 k1 (RAG_BM25_K1)")
     bm25_b: float = Field(default=0.4, description="BM25 b (RAG_BM25_B)")
     rrf_k: int = Field(default=60, description="Hybrid search RRF constant (RAG_RRF_K)")
+    keyword_index: str = Field(default="auto", description="BM25 for searches: auto, "
+                               "rank-bm25 or qdrant (RAG_KEYWORD_INDEX)")
     golden_set: str | None = Field(default=None, description="Golden questions for the "
                                    "retrieval smoke check (RAG_GOLDEN_SET)")
     tiny_chunk_tokens: int = _QUALITY.tiny_chunk_tokens
@@ -93,6 +95,7 @@ class PipelineSettingsResource(ConfigurableResource):
             "bm25_k1": settings.bm25_k1,
             "bm25_b": settings.bm25_b,
             "rrf_k": settings.rrf_k,
+            "keyword_index": settings.keyword_index,
             "golden_set": str(settings.golden_set) if settings.golden_set else None,
         }
         values.update({k: v for k, v in asdict(settings.quality).items()
@@ -108,6 +111,15 @@ class QdrantResource(ConfigurableResource):
     api_key: str | None = Field(default=None, description="Qdrant API key (QDRANT_API_KEY)")
     timeout_seconds: int = 30
     collection_alias: str = DEFAULT_COLLECTION_ALIAS
+    embedded: str = Field(default="edge", description="Without a URL: edge (Qdrant's engine "
+                          "in-process) or local-mode (RAG_QDRANT_EMBEDDED)")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QdrantResource:
+        return cls(url=settings.qdrant_url, api_key=settings.qdrant_api_key,
+                   timeout_seconds=settings.qdrant_timeout_seconds,
+                   collection_alias=settings.collection_alias,
+                   embedded=settings.qdrant_embedded)
 
 
 def pipeline_services(
@@ -124,6 +136,7 @@ def pipeline_services(
         qdrant_api_key=qdrant.api_key or None,
         qdrant_timeout_seconds=qdrant.timeout_seconds,
         collection_alias=qdrant.collection_alias,
+        qdrant_embedded=qdrant.embedded,
         embedding_model=pipeline.embedding_model,
         embedding_batch_size=pipeline.embedding_batch_size,
         embedding_workers=pipeline.embedding_workers,
@@ -144,6 +157,7 @@ def pipeline_services(
         bm25_k1=pipeline.bm25_k1,
         bm25_b=pipeline.bm25_b,
         rrf_k=pipeline.rrf_k,
+        keyword_index=pipeline.keyword_index,
         quality=quality,
         golden_set=Path(pipeline.golden_set) if pipeline.golden_set else None,
     )

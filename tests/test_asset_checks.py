@@ -13,6 +13,7 @@ from rag_pipeline.pipeline.checks import bm25_index_checks, qdrant_index_checks
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.settings import Settings
 from tests.fixtures import write_knowledge_base, write_text
+from tests.tamper import add_orphan, rewrite_point
 from tests.test_pipeline import index_sizes
 
 
@@ -22,7 +23,7 @@ def indexed(settings: Settings) -> Settings:
     reports = run_ingest(settings)
     failed = {name: text for name, (passed, text) in reports["checks"].items() if not passed}
     assert failed == {}
-    assert len(reports["checks"]) == 18
+    assert len(reports["checks"]) == 19
     return settings
 
 
@@ -83,14 +84,7 @@ def test_index_checks_catch_orphans_and_mismatches(indexed: Settings) -> None:
     services = PipelineServices(indexed)
     clean = qdrant_index_checks(services)
     assert clean["no_orphans"].passed and clean["payload_matches"].passed
-    from qdrant_client import models
-
-    with services.qdrant.session() as client:
-        collection = services.qdrant.live_collection(client)
-        assert collection is not None
-        client.upsert(collection, points=[models.PointStruct(
-            id="00000000-0000-0000-0000-000000000001", vector=[0.1] * 384,
-            payload={"document_id": "not-in-ledger", "text": "orphan"})])
+    add_orphan(services, "00000000-0000-0000-0000-000000000001")
     outcomes = qdrant_index_checks(services)
     assert not outcomes["no_orphans"].passed
     assert outcomes["no_orphans"].metadata["num_orphans"] == 1
@@ -102,9 +96,8 @@ def test_index_checks_catch_orphans_and_mismatches(indexed: Settings) -> None:
 def test_payload_check_samples_every_point_when_small(indexed: Settings) -> None:
     services = PipelineServices(indexed)
     some_id = services.ledger.chunk_id_list()[0]
-    with services.qdrant.session() as client:
-        client.set_payload(services.qdrant.alias, payload={"text": "tampered"},
-                           points=[some_id])
+    rewrite_point(services, some_id, payload={
+        **services.ledger.get_chunks([some_id])[some_id].payload(), "text": "tampered"})
     outcome = qdrant_index_checks(services)["payload_matches"]
     assert not outcome.passed and outcome.metadata["worst"][0]["chunk_id"] == some_id
 
@@ -141,6 +134,20 @@ def test_golden_set_for_the_sample_inbox_passes(tmp_path: Path) -> None:
     assert "on 8 golden questions" in text
 
 
+def test_the_sparse_check_catches_a_sparse_vector_that_scores_otherwise(
+        indexed: Settings) -> None:
+    services = PipelineServices(indexed)
+    clean = bm25_index_checks(services)["sparse_matches"]
+    assert clean.passed and clean.metadata["num_queries"] >= 8, clean.description
+    chunk = next(iter(services.ledger.get_chunks(services.ledger.chunk_id_list()[:1]).values()))
+    query = " ".join(chunk.text.split()[:6])  # a sampled chunk's opening words are a query
+    rewrite_point(services, chunk.chunk_id, sparse_scale=3.0)
+    broken = bm25_index_checks(services)["sparse_matches"]
+    assert not broken.passed
+    assert query in broken.metadata["differing_queries"]
+    assert broken.metadata["max_score_difference"] > 0.1
+
+
 def test_unchanged_indexes_are_not_verified_again_but_any_write_is(indexed: Settings) -> None:
     """A no-op run reports the outcomes recorded for the same index state; a point changed
     behind the pipeline's back changes that state, and the checks run (and fail) again."""
@@ -149,15 +156,15 @@ def test_unchanged_indexes_are_not_verified_again_but_any_write_is(indexed: Sett
                 if "unchanged since verified" in text}
     assert recalled == {"qdrant_index_no_orphans", "qdrant_index_payload_matches",
                         "bm25_index_counts_match", "bm25_index_retrieval_smoke",
+                        "bm25_index_sparse_matches",
                         "published_collection_counts_match",
                         "published_collection_retrieval_smoke"}
     assert reports["published_collection"]["reason"] == "already live"
 
     services = PipelineServices(indexed)
     some_id = services.ledger.chunk_id_list()[0]
-    with services.qdrant.session() as client:
-        client.set_payload(services.qdrant.alias, payload={"text": "tampered"},
-                           points=[some_id])
+    rewrite_point(services, some_id, payload={
+        **services.ledger.get_chunks([some_id])[some_id].payload(), "text": "tampered"})
     reports = run_ingest(indexed)
     passed, text = reports["checks"]["qdrant_index_payload_matches"]
     assert not passed and "unchanged since verified" not in text

@@ -46,3 +46,28 @@ def test_definitions_load() -> None:
     assert names == {"extracted_documents", "cleaned_documents", "document_chunks",
                      "chunk_embeddings", "qdrant_index", "bm25_index", "published_collection"}
     assert defs.resolve_job_def("ingest_job") is not None
+
+
+ADAPTERS = {
+    "qdrant_client": {"rag_pipeline/qdrant_store.py"},
+    "qdrant_edge": {"rag_pipeline/edge_store.py"},
+    "rank_bm25": {"rag_pipeline/bm25_store.py"},
+}
+
+
+def test_only_an_adapter_imports_its_backend() -> None:
+    import ast
+    from pathlib import Path
+
+    root = Path(rag_pipeline.__file__).parent.parent
+    found: dict[str, set[str]] = {backend: set() for backend in ADAPTERS}
+    for folder in ("rag_pipeline", "assets", "sensors", "resources"):
+        for path in (root / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                for name in names:
+                    backend = name.split(".")[0]
+                    if backend in found:
+                        found[backend].add(str(path.relative_to(root)))
+    assert found == ADAPTERS

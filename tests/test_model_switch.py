@@ -70,9 +70,7 @@ def test_backfill_swap_rollback_and_back(model_a: Settings, tiny_model: str) -> 
     assert points_by_collection(model_a) == {collection_a: chunks, collection_b: chunks}
     hits = Searcher(model_a).search(QUESTION, k=3, mode="dense")  # embedded with B's model now
     assert len(hits) == 3
-    with b_services.qdrant.session() as client:
-        info = client.get_collection(collection_b)
-    assert info.config.params.vectors.size == 32
+    assert b_services.qdrant.dimension(collection_b) == 32
 
     # Rollback is one call, and the rolled-back collection is not re-published by itself.
     assert rollback(b_services) == (collection_b, collection_a)
@@ -129,8 +127,7 @@ def test_switch_to_the_second_real_model_served_by_onnx(model_a: Settings) -> No
     assert reports["published_collection"]["published"] is True
     live = services.qdrant.live()
     assert live is not None and "paraphrase-minilm-l3-v2" in live
-    with services.qdrant.session() as client:
-        assert client.get_collection(live).config.params.vectors.size == 384
+    assert services.qdrant.dimension(live) == 384
     hits = Searcher(model_b).search("which chess opening starts with the Sicilian", k=1,
                                     mode="dense")
     assert hits[0].chunk.source_path == "chess.txt"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from rag_pipeline.bm25_store import BM25Index
 from rag_pipeline.cli import run_ingest
 from rag_pipeline.ids import all_shard_keys, shard_for
 from rag_pipeline.ledger import Ledger
+from rag_pipeline.pipeline.checks import same_ranking
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.search import Searcher
 from rag_pipeline.settings import Settings
@@ -31,9 +33,8 @@ def index_sizes(settings: Settings) -> tuple[int, int, int]:
 
 def qdrant_ids(settings: Settings) -> set[str]:
     services = PipelineServices(settings)
-    with services.qdrant.session() as client:
-        points, _ = client.scroll(services.settings.collection_alias, limit=10_000)
-    return {str(p.id) for p in points}
+    live = services.qdrant.live()
+    return set(services.qdrant.point_documents(live)) if live else set()
 
 
 def bump_mtime(path: Path) -> None:
@@ -41,12 +42,16 @@ def bump_mtime(path: Path) -> None:
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
 
 
-@pytest.fixture(scope="module")
-def knowledge_base(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+@pytest.fixture(scope="module", params=["edge", "local-mode"])
+def knowledge_base(tmp_path_factory: pytest.TempPathFactory,
+                   request: pytest.FixtureRequest) -> Settings:
+    """The same folder indexed on Qdrant Edge (the embedded default) and on qdrant-client's
+    local mode (the stand-in for a Qdrant server)."""
     root = tmp_path_factory.mktemp("kb")
     (root / "source").mkdir()
     write_knowledge_base(root / "source")
-    settings = Settings(source_dir=root / "source", data_dir=root / "data")
+    settings = Settings(source_dir=root / "source", data_dir=root / "data",
+                        qdrant_embedded=request.param)
     reports = run_ingest(settings)
     assert reports["extracted_documents"]["num_documents_new"] == 5
     return settings
@@ -220,3 +225,53 @@ def test_search_waits_for_a_writer_instead_of_crashing(knowledge_base: Settings)
         assert not results  # waiting, not crashed
     thread.join(timeout=60)
     assert results == [2]
+
+
+def test_bm25_from_sparse_vectors_ranks_as_rank_bm25(knowledge_base: Settings) -> None:
+    rank_bm25 = Searcher(replace(knowledge_base, keyword_index="rank-bm25"))
+    sparse = Searcher(replace(knowledge_base, keyword_index="qdrant"))
+    assert (rank_bm25.keyword_index, sparse.keyword_index) == ("rank-bm25", "qdrant")
+    for query in ("geostationary satellite orbit", "why do bee colonies swarm in spring",
+                  "bake sourdough", "the queen"):
+        expected = [(h.chunk.chunk_id, h.score) for h in rank_bm25.search(query, 10, "bm25")]
+        got = [(h.chunk.chunk_id, h.score) for h in sparse.search(query, 10, "bm25")]
+        assert expected and same_ranking(expected, got), query
+    hybrid = sparse.search("bake sourdough", 5, "hybrid")  # one Query API call
+    assert [h.rank for h in hybrid] == [1, 2, 3, 4, 5]
+    fused_in_python = rank_bm25.search("bake sourdough", 5, "hybrid")
+    assert same_ranking([(h.chunk.chunk_id, h.score) for h in fused_in_python],
+                        [(h.chunk.chunk_id, h.score) for h in hybrid], tolerance=1e-6)
+
+
+def test_a_plain_qdrant_client_runs_the_hybrid_query(knowledge_base: Settings) -> None:
+    """The README's example: an application with qdrant-client and the query-side BM25
+    function, nothing else of this package."""
+    from qdrant_client import QdrantClient, models
+
+    from rag_pipeline.sparse_bm25 import query_vector
+
+    if knowledge_base.qdrant_embedded != "local-mode":
+        pytest.skip("qdrant-client reads a server or its local mode, not an Edge folder")
+
+    question = "which instruments detect magma before an eruption"
+    dense = PipelineServices(knowledge_base).query_embedder.embed([question])[0].tolist()
+    sparse = query_vector(question)
+    client = QdrantClient(path=str(knowledge_base.qdrant_path))
+    try:
+        points = client.query_points(
+            "chunks",
+            prefetch=[
+                models.Prefetch(query=dense, using="dense", limit=100),
+                models.Prefetch(query=models.SparseVector(indices=sparse.indices,
+                                                          values=sparse.values),
+                                using="bm25", limit=100),
+            ],
+            query=models.RrfQuery(rrf=models.Rrf(k=61)),  # ranks from 0: RAG_RRF_K 60
+            limit=5,
+            with_payload=["source_path", "text"],
+        ).points
+    finally:
+        client.close()
+    expected = Searcher(replace(knowledge_base, keyword_index="qdrant")).search(question, 5)
+    assert [str(p.id) for p in points] == [h.chunk.chunk_id for h in expected]
+    assert points[0].payload is not None and points[0].payload["source_path"] == "volcanoes.md"

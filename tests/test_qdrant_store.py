@@ -12,12 +12,18 @@ from filelock import Timeout
 
 from rag_pipeline import qdrant_store
 from rag_pipeline.qdrant_store import QdrantStore
+from rag_pipeline.sparse_bm25 import SparseVector
 
 
-def points(n: int, dimension: int = 4) -> tuple[list[str], np.ndarray, list[dict]]:
+def sparse(n: int) -> list[SparseVector]:
+    return [SparseVector([i % 7, 100 + i % 3], [1.0, 0.5]) for i in range(n)]
+
+
+def points(n: int, dimension: int = 4) -> tuple[list[str], np.ndarray, list[dict],
+                                                list[SparseVector]]:
     ids = [str(uuid.UUID(int=i + 1)) for i in range(n)]
     vectors = np.random.default_rng(0).random((n, dimension), dtype=np.float32)
-    return ids, vectors, [{"document_id": f"d{i}", "shard": "00"} for i in range(n)]
+    return ids, vectors, [{"document_id": f"d{i}", "shard": "00"} for i in range(n)], sparse(n)
 
 
 def test_a_held_store_shuts_other_clients_out(tmp_path: Path) -> None:
@@ -59,7 +65,7 @@ def test_a_bulk_upsert_inside_holding_lets_searches_in_between_sessions(
 
 
 def test_a_settled_store_is_in_the_state_it_will_have_once_closed(tmp_path: Path) -> None:
-    """Checks run on a store held open record the files' signature: `settle` must leave
+    """Checks run on a store held open record the files' signature: `state` must leave
     nothing for the close to write."""
     from rag_pipeline.verified_state import files_signature
 
@@ -72,11 +78,11 @@ def test_a_settled_store_is_in_the_state_it_will_have_once_closed(tmp_path: Path
     with store.holding():
         store.upsert("c", *points(300))
         unsettled = signature()
-        store.settle()
+        state = store.state()
         settled = signature()
         assert store.count("c") == 300
     assert settled != unsettled  # the writes were still in the WAL file
-    assert signature() == settled
+    assert signature() == settled and store.state() == state
 
 
 def test_local_collections_are_written_through_a_wal_journal_and_reload_intact(
@@ -85,8 +91,8 @@ def test_local_collections_are_written_through_a_wal_journal_and_reload_intact(
 
     store = QdrantStore(path=tmp_path / "q")
     store.ensure_collection("c", 4)
-    ids, vectors, payloads = points(300)
-    store.upsert("c", ids, vectors, payloads)
+    ids, vectors, payloads, sparse_vectors = points(300)
+    store.upsert("c", ids, vectors, payloads, sparse_vectors)
     files = list((tmp_path / "q").rglob("storage.sqlite"))
     assert len(files) == 1
     with sqlite3.connect(files[0]) as connection:  # WAL is a property of the file itself
@@ -96,7 +102,10 @@ def test_local_collections_are_written_through_a_wal_journal_and_reload_intact(
         stored = client.retrieve("c", ids[:3], with_vectors=True)
     by_id = {p.id: p for p in stored}
     for i in range(3):
-        assert np.allclose(by_id[ids[i]].vector, vectors[i], atol=1e-6)
+        stored_vectors = by_id[ids[i]].vector
+        assert isinstance(stored_vectors, dict)
+        assert np.allclose(stored_vectors["dense"], vectors[i], atol=1e-6)
+        assert stored_vectors["bm25"].indices == sparse_vectors[i].indices
         assert by_id[ids[i]].payload == payloads[i]
 
 
@@ -108,7 +117,8 @@ def test_delete_stale_removes_exactly_the_points_outside_each_documents_chunk_se
     ids = [str(uuid.UUID(int=i + 1)) for i in range(3 * num_documents + 3)]
     owners = [f"d{i // 3}" for i in range(len(ids))]  # three points per document
     vectors = np.random.default_rng(0).random((len(ids), 4), dtype=np.float32)
-    store.upsert("c", ids, vectors, [{"document_id": d, "shard": "00"} for d in owners])
+    store.upsert("c", ids, vectors, [{"document_id": d, "shard": "00"} for d in owners],
+                 sparse(len(ids)))
     untouched = f"d{num_documents}"  # not in keep: its points stay whatever they are
     keep = {f"d{d}": {ids[3 * d], ids[3 * d + 1]} for d in range(num_documents)}
     keep["d0"] = set()  # a deleted document loses all its points
@@ -130,7 +140,7 @@ def test_delete_shard_leftovers_keeps_each_listed_shards_chunk_set_and_other_sha
     shards = [f"0{i % 3}" for i in range(len(ids))]  # shards 00, 01, 02: four points each
     vectors = np.random.default_rng(0).random((len(ids), 4), dtype=np.float32)
     store.upsert("c", ids, vectors, [{"document_id": f"d{i}", "shard": s}
-                                     for i, s in enumerate(shards)])
+                                     for i, s in enumerate(shards)], sparse(len(ids)))
     keep = {"00": {ids[0], ids[3]}, "01": set()}  # shard 02 not listed: left alone
     store.delete_shard_leftovers("c", keep)
     with store.session() as client:

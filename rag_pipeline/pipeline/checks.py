@@ -103,22 +103,9 @@ def _qdrant_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
     qdrant, ledger = services.qdrant, services.ledger
     ledger_chunks = list(ledger.iter_chunks())
     sample = sample_payloads(ledger_chunks, services.settings.quality.payload_sample_size)
-    point_documents: dict[str, str] = {}
-    stored: dict[str, dict] = {}
     collection = services.target_collection
-    with qdrant.session() as client:
-        if client.collection_exists(collection):
-            offset = None
-            while True:
-                points, offset = client.scroll(collection, limit=1024, offset=offset,
-                                               with_payload=["document_id"], with_vectors=False)
-                point_documents.update({str(p.id): str((p.payload or {}).get("document_id"))
-                                        for p in points})
-                if offset is None:
-                    break
-            if sample:
-                stored = {str(p.id): p.payload or {} for p in client.retrieve(
-                    collection, [c.chunk_id for c in sample], with_payload=True)}
+    point_documents = qdrant.point_documents(collection)
+    stored = qdrant.payloads(collection, [c.chunk_id for c in sample]) if point_documents else {}
     indexed = {d.document_id for d in ledger.documents().values() if d.status == INDEXED}
     return {
         "no_orphans": no_orphans(point_documents, indexed, {c.chunk_id for c in ledger_chunks}),
@@ -149,7 +136,78 @@ def _bm25_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
         "counts_match": counts_match(services.qdrant.count(services.target_collection),
                                      services.ledger.num_chunks(), bm25_entries),
         "retrieval_smoke": retrieval_smoke(services),
+        "sparse_matches": sparse_matches_bm25(services),
     }
+
+
+SPARSE_SAMPLE_CHUNKS = 20
+"""Chunks whose opening words serve as queries, besides the golden questions."""
+_TOP = 10
+
+
+def sparse_matches_bm25(services: PipelineServices) -> CheckOutcome:
+    """The live collection's sparse vectors rank as the rank-bm25 file does: the same top 10
+    with the same scores, on the golden questions and on the opening words of sampled
+    chunks. Both are built from the ledger, with the collection's k1, b and mean length."""
+    from rag_pipeline.search import Searcher
+
+    path = services.settings.bm25_path
+    record = services.registry.live()
+    if not path.exists() or record is None:
+        return CheckOutcome(True, "skipped: nothing indexed yet", {"num_queries": 0})
+    if record.bm25 is None:
+        return CheckOutcome(True, f"skipped: {record.name} was built before sparse vectors",
+                            {"num_queries": 0})
+    settings = services.settings
+    parameters = (record.bm25.k1, record.bm25.b)
+    if parameters != (settings.bm25_k1, settings.bm25_b):
+        return CheckOutcome(False, f"{record.name} was weighted with k1, b = {parameters}, the "
+                            f"rank-bm25 index with {(settings.bm25_k1, settings.bm25_b)}: they "
+                            "agree again in the next collection (a backfill)",
+                            {"num_queries": 0})
+    index = load_cached(path)
+    queries = _sample_queries(services, index.chunk_ids)
+    rank_bm25 = {q: index.search(q, _TOP) for q in queries}
+    searcher = Searcher(services=services, collection=record.name)
+    sparse = {q: [(h.chunk.chunk_id, h.score) for h in searcher.sparse_search(q, _TOP)]
+              for q in queries}
+    differing = [q for q in queries if not same_ranking(rank_bm25[q], sparse[q])]
+    worst = max((abs(a[1] - b[1]) for q in queries
+                 for a, b in zip(rank_bm25[q], sparse[q], strict=False)), default=0.0)
+    return CheckOutcome(
+        not differing,
+        f"{len(queries) - len(differing)} of {len(queries)} queries rank the same top {_TOP} "
+        f"in {record.name}'s sparse vectors as in rank-bm25",
+        {"num_queries": len(queries), "num_differing": len(differing),
+         "max_score_difference": round(worst, 6),
+         "differing_queries": differing[:10]},
+    )
+
+
+def _sample_queries(services: PipelineServices, chunk_ids: list[str]) -> list[str]:
+    golden = services.settings.golden_set
+    queries = ([q["question"] for q in json.loads(golden.read_text())]
+               if golden is not None and golden.exists() else [])
+    step = max(1, len(chunk_ids) // SPARSE_SAMPLE_CHUNKS)
+    chunks = services.ledger.get_chunks(chunk_ids[::step][:SPARSE_SAMPLE_CHUNKS])
+    queries += [" ".join(c.text.split()[:6]) for c in chunks.values()]
+    return [q for q in queries if q.strip()]
+
+
+def same_ranking(expected: list[tuple[str, float]], got: list[tuple[str, float]],
+                 tolerance: float = 1e-3) -> bool:
+    """Same scores, rank by rank (relative `tolerance`: Qdrant stores 32-bit floats), and the
+    same chunks at each score (chunks tied on a score may come in any order)."""
+    if len(expected) != len(got):
+        return False
+    if not all(abs(a - b) <= tolerance * max(1.0, abs(a))
+               for (_, a), (_, b) in zip(expected, got, strict=True)):
+        return False
+    cutoff = expected[-1][1] if expected else 0.0
+    above = tolerance * max(1.0, abs(cutoff))
+    # Chunks tied with the last one may differ: only one of them made the cut.
+    return ({cid for cid, s in expected if s > cutoff + above}
+            == {cid for cid, s in got if s > cutoff + above})
 
 
 def retrieval_smoke(services: PipelineServices, collection: str | None = None,

@@ -11,19 +11,31 @@ import time
 
 import numpy as np
 
+from rag_pipeline.analysis import bm25_terms
 from rag_pipeline.bm25_store import BM25Index, chunk_set_fingerprint, load_cached, rebuild_lock
+from rag_pipeline.ids import all_shard_keys
 from rag_pipeline.language import detect_language
 from rag_pipeline.ledger import LedgerUpdate
 from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.pipeline.embeddings import EMBEDDED
 from rag_pipeline.pipeline.services import Log, PipelineServices
+from rag_pipeline.sparse_bm25 import BM25Parameters, mean_length, weights
 
 
 def index_shards(services: PipelineServices, shards: list[str], log: Log) -> dict[str, object]:
     started = time.perf_counter()
     spec = services.model
     batches: dict[str, ShardBatch] = {s: services.stages.read(EMBEDDED, s) for s in shards}
-    fill_shards, fill = services.fill_chunks(shards, list(batches.values()))
+    qdrant, registry = services.qdrant, services.registry
+    if services.target_collection not in qdrant.collections():
+        # Recorded as synced in another store (the engine was switched): not in this one.
+        registry.forget(services.target_collection)
+    fill_scope = shards
+    if qdrant.live() is None and registry.live() is not None:
+        # Upgrade in place: the ledger has chunks but this store has no live collection (a
+        # new engine or schema), so this run fills every shard from the embedding cache.
+        fill_scope = sorted(set(shards) | set(all_shard_keys()))
+    fill_shards, fill = services.fill_chunks(fill_scope, list(batches.values()))
     chunks = [c for b in batches.values() for c in b.chunks] + fill
     hashes = {c.content_hash for c in chunks}
     vectors_by_hash = services.embedding_cache.get(spec.fingerprint, hashes)
@@ -33,7 +45,6 @@ def index_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
             f"{len(absent)} chunks have no vector for model {spec.name} ({spec.fingerprint}): "
             "materialize chunk_embeddings for these partitions first"
         )
-    qdrant, registry = services.qdrant, services.registry
     collection = services.target_collection
     if chunks:
         dimension = int(next(iter(vectors_by_hash.values())).shape[0])
@@ -43,11 +54,16 @@ def index_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
         if qdrant.live() is None:  # the very first collection goes live at once
             qdrant.point_alias(collection)
             registry.mark_published(collection)
+        terms = [bm25_terms(c.index_text, c.language) for c in chunks]
+        settings = services.settings
+        bm25 = registry.fix_bm25(collection, BM25Parameters(
+            settings.bm25_k1, settings.bm25_b, mean_length(terms)))
         qdrant.upsert(
             collection,
             [c.chunk_id for c in chunks],
             np.stack([vectors_by_hash[c.content_hash] for c in chunks]),
             [c.payload() for c in chunks],
+            sparse=[weights(t, bm25) for t in terms],
         )
     keep: dict[str, set[str]] = {}
     update = LedgerUpdate()
@@ -72,7 +88,7 @@ def index_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
         # Points of documents deleted while this collection was not the target.
         qdrant.delete_shard_leftovers(collection,
                                       services.ledger.chunk_ids_by_shard(fill_shards))
-    registry.mark_synced(collection, shards, generation)
+    registry.mark_synced(collection, sorted(set(shards) | set(fill_shards)), generation)
     num_points = qdrant.count(collection)
     seconds = time.perf_counter() - started
     log.info(f"Qdrant {collection}: upserted {len(chunks)} points ({len(fill)} to fill "
@@ -106,6 +122,7 @@ def rebuild_bm25(services: PipelineServices, log: Log) -> dict[str, object]:
         _detect_missing_languages(services, log)
         ledger_ids = services.ledger.chunk_id_list()
         fingerprint = chunk_set_fingerprint(ledger_ids)
+        avgdl = live_avgdl(services)
         current: BM25Index | None = None
         if path.exists():
             try:
@@ -115,14 +132,23 @@ def rebuild_bm25(services: PipelineServices, log: Log) -> dict[str, object]:
                 current = None
             settings = services.settings
             if (current is not None and current.fingerprint == fingerprint
-                    and (current.k1, current.b) == (settings.bm25_k1, settings.bm25_b)):
+                    and (current.k1, current.b) == (settings.bm25_k1, settings.bm25_b)
+                    and (avgdl is None or current.avgdl == avgdl)):
                 return _bm25_metadata(current, rebuilt=False,
                                       seconds=time.perf_counter() - started)
         index = BM25Index.build(services.ledger.index_texts(), k1=services.settings.bm25_k1,
-                                b=services.settings.bm25_b, previous=current)
+                                b=services.settings.bm25_b, previous=current, avgdl=avgdl)
         index.save(path)
+        path.with_name("index.pkl").unlink(missing_ok=True)  # a pickle of an older release
     log.info(f"BM25 index rebuilt: {len(index)} chunks, {len(index.postings)} terms")
     return _bm25_metadata(index, rebuilt=True, seconds=time.perf_counter() - started)
+
+
+def live_avgdl(services: PipelineServices) -> float | None:
+    """The mean chunk length the live collection's sparse vectors were weighted with, so the
+    rank-bm25 index scores as they do (None: none recorded, the corpus' own mean)."""
+    record = services.registry.live()
+    return record.bm25.avgdl if record is not None and record.bm25 is not None else None
 
 
 def _detect_missing_languages(services: PipelineServices, log: Log) -> None:

@@ -12,6 +12,7 @@ from rag_pipeline.embedding_cache import EmbeddingCache
 from rag_pipeline.ledger import Ledger
 from rag_pipeline.models import EmbeddingModelSpec, resolve_model
 from rag_pipeline.pipeline.batch import ShardBatch
+from rag_pipeline.ports import VectorIndex
 from rag_pipeline.qdrant_store import QdrantStore
 from rag_pipeline.settings import Settings
 from rag_pipeline.staging import StageStore
@@ -23,6 +24,8 @@ from rag_pipeline.verified_state import (
     signature,
 )
 
+EMBEDDED_ENGINES = ("edge", "local-mode")
+
 
 class Log(Protocol):
     """What stages need of a logger: `logging.Logger` and Dagster's `context.log` both fit."""
@@ -30,11 +33,6 @@ class Log(Protocol):
     def info(self, msg: str) -> None: ...
 
     def warning(self, msg: str) -> None: ...
-
-
-_TRANSIENT_FILES = (".lock", "-wal", "-shm", "-journal")
-"""Present while a client has the local store open. Writes still in a -wal file reach the main
-file when its client closes (changing it), so leaving these out never hides a write."""
 
 
 class PipelineServices:
@@ -76,14 +74,13 @@ class PipelineServices:
     def index_state(self, with_bm25: bool = False) -> str | None:
         """A signature of everything the index checks read (the BM25 file only if asked), or
         None where there is no cheap one (a Qdrant server): see `verified_state`."""
-        if not self.qdrant.is_local:
+        store_state = self.qdrant.state()
+        if store_state is None:
             return None
-        self.qdrant.settle()  # a store held open: its files as they will be once closed
         s = self.settings
-        files = [s.qdrant_path, s.golden_set, s.bm25_path if with_bm25 else None]
+        files = [s.golden_set, s.bm25_path if with_bm25 else None]
         return signature(
-            [f for f in files_signature(files)
-             if not f[0].endswith(_TRANSIENT_FILES)],
+            store_state, files_signature(files),
             ledger_signature(self.ledger), self.target_collection, self.model.fingerprint,
             s.quality, s.bm25_k1, s.bm25_b, s.collection_alias)
 
@@ -92,8 +89,16 @@ class PipelineServices:
         return StageStore(self.settings.staging_dir)
 
     @cached_property
-    def qdrant(self) -> QdrantStore:
+    def qdrant(self) -> VectorIndex:
+        """The vector index adapter the settings choose (a new backend: one more branch)."""
         s = self.settings
+        if s.qdrant_url is None and s.qdrant_embedded not in EMBEDDED_ENGINES:
+            raise ValueError(f"RAG_QDRANT_EMBEDDED must be one of {', '.join(EMBEDDED_ENGINES)},"
+                             f" got {s.qdrant_embedded!r}")
+        if s.qdrant_url is None and s.qdrant_embedded == "edge":
+            from rag_pipeline.edge_store import EdgeStore
+
+            return EdgeStore(path=s.qdrant_path, alias=s.collection_alias)
         return QdrantStore(
             path=s.qdrant_path,
             url=s.qdrant_url,

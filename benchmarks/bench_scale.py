@@ -1,0 +1,245 @@
+"""The index at scale: Qdrant Edge (the embedded default) at 100k to 1M chunks.
+
+Usage: python -m benchmarks.bench_scale --chunks 100000,300000,1000000 --json OUT.json
+       [--dataset ../shared/data/scifact] [--work-dir DIR] [--base 2000] [--queries 200]
+
+Chunks are SciFact passages (abstracts cut into pieces of about 60 words), repeated with
+variation: each copy drops a tenth of its base passage's BM25 terms at random and gains one
+term of its own, and its vector is the base passage's real all-MiniLM-L6-v2 vector plus
+Gaussian noise (cosine about 0.9 to it), renormalised. Queries are SciFact claims, embedded by
+the same model. For each size: write throughput, optimize (HNSW) seconds, disk bytes, the
+resident memory of a searcher, cold `rag-pipeline search` (process start to answer, model load
+included), p50/p95 of hybrid, dense and BM25 queries in one long-lived searcher, HNSW
+recall@10 against exact search, and rank-bm25's p50/p95 for BM25 up to 300k chunks (the
+figures behind RAG_KEYWORD_INDEX=auto).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from rag_pipeline.analysis import bm25_terms
+from rag_pipeline.bm25_store import BM25Index
+from rag_pipeline.edge_store import EdgeStore
+from rag_pipeline.embedding import embedder_for
+from rag_pipeline.models import resolve_model
+from rag_pipeline.search import CANDIDATES
+from rag_pipeline.settings import DEFAULT_EMBEDDING_MODEL
+from rag_pipeline.sparse_bm25 import BM25Parameters, mean_length, query_vector, weights
+
+WRITE_BATCH = 20_000
+RANK_BM25_MAX = 300_000
+NOISE = 0.025
+"""Per-dimension noise on unit 384-d vectors: cosine to the base vector about 0.9."""
+
+
+def passages(dataset: Path, words: int = 60) -> list[str]:
+    texts = []
+    with (dataset / "corpus.jsonl").open() as handle:
+        for line in handle:
+            record = json.loads(line)
+            tokens = f"{record.get('title', '')}. {record['text']}".split()
+            texts += [" ".join(tokens[i : i + words]) for i in range(0, len(tokens), words)
+                      if len(tokens[i : i + words]) >= 10]
+    return texts
+
+
+def claims(dataset: Path, n: int) -> list[str]:
+    with (dataset / "queries.jsonl").open() as handle:
+        return [json.loads(line)["text"] for line in handle][:n]
+
+
+def payload(chunk_id: str, text: str, i: int) -> dict[str, object]:
+    document_id = f"doc-{i // 8}"
+    return {"document_id": document_id, "shard": f"{i % 16:02d}",
+            "source_path": f"scifact/{document_id}.txt", "text": text, "chunk_index": i % 8,
+            "page_numbers": [], "section_title": None, "char_start": 0,
+            "char_end": len(text), "content_hash": chunk_id[:16], "num_tokens": 80,
+            "language": "en"}
+
+
+def generate(size: int, base_texts: list[str], base_terms: list[list[str]],
+             base_vectors: np.ndarray, seed: int) -> tuple[list[str], list[str],
+                                                            list[list[str]], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    pick = random.Random(seed)
+    ids, texts, terms = [], [], []
+    picks = rng.integers(0, len(base_texts), size)
+    for i, b in enumerate(picks.tolist()):
+        own = f"variant{i % 50_000}"
+        kept = [t for t in base_terms[b] if pick.random() >= 0.1]
+        ids.append(str(uuid.UUID(int=i + 1)))
+        texts.append(f"{base_texts[b]} {own}")
+        terms.append([*kept, own])
+    vectors = base_vectors[picks] + rng.normal(0, NOISE, (size, base_vectors.shape[1]))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return ids, texts, terms, vectors.astype(np.float32)
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    return (round(float(np.percentile(values, 50)), 2), round(float(np.percentile(values, 95)), 2))
+
+
+def timed(fn, queries: list) -> tuple[float, float]:  # noqa: ANN001
+    fn(queries[0])
+    values = []
+    for query in queries:
+        started = time.perf_counter()
+        fn(query)
+        values.append((time.perf_counter() - started) * 1000)
+    return percentiles(values)
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def cold_search(data_dir: Path, query: str) -> float:
+    env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_KEYWORD_INDEX": "qdrant",
+           "RAG_QDRANT_EMBEDDED": "edge"}
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "rag_pipeline.cli", "search", query,
+                             "-k", "5"], env=env, capture_output=True, text=True, timeout=600)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"rag-pipeline search failed: {result.stderr[-2000:]}")
+    return round(seconds, 2)
+
+
+def searcher_rss_mb(data_dir: Path, collection: str, query_vectors: np.ndarray) -> float:
+    """Resident memory of a fresh process that opened the collection and answered queries."""
+    code = (
+        "import sys, resource, numpy as np\n"
+        "from pathlib import Path\n"
+        "from rag_pipeline.edge_store import EdgeStore\n"
+        "from rag_pipeline.sparse_bm25 import query_vector\n"
+        f"store = EdgeStore(path=Path({str(data_dir / 'qdrant-edge')!r}))\n"
+        f"vectors = np.load({str(data_dir / 'queries.npy')!r})\n"
+        "sparse = query_vector('protein gene')\n"
+        "with store.holding():\n"
+        "    for v in vectors:\n"
+        f"        store.query_hybrid(v, sparse, 10, 100, 60, {collection!r})\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
+    np.save(data_dir / "queries.npy", query_vectors)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=600, check=True).stdout
+    return round(float(out.strip().splitlines()[-1]), 1)
+
+
+def measure(size: int, work: Path, base: tuple, queries: list[str],
+            query_vectors: np.ndarray) -> dict[str, object]:
+    base_texts, base_terms, base_vectors = base
+    data_dir = work / f"data-{size}"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    ids, texts, terms, vectors = generate(size, base_texts, base_terms, base_vectors, size)
+    parameters = BM25Parameters(0.9, 0.4, mean_length(terms))
+    sparse = [weights(t, parameters) for t in terms]
+    store = EdgeStore(path=data_dir / "qdrant-edge")
+    collection = "bench"
+    store.ensure_collection(collection, vectors.shape[1])
+    started = time.perf_counter()
+    for lo in range(0, size, WRITE_BATCH):
+        hi = min(lo + WRITE_BATCH, size)
+        store.upsert(collection, ids[lo:hi], vectors[lo:hi],
+                     [payload(ids[i], texts[i], i) for i in range(lo, hi)], sparse[lo:hi],
+                     optimize=False)
+    write_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    store.optimize(collection)
+    optimize_seconds = time.perf_counter() - started
+    store.point_alias(collection)
+    sparse_queries = [query_vector(q) for q in queries]
+    row: dict[str, object] = {
+        "chunks": size,
+        "write_points_per_s": round(size / write_seconds),
+        "optimize_s": round(optimize_seconds, 1),
+        "disk_bytes": folder_bytes(data_dir / "qdrant-edge"),
+    }
+    with store.holding():  # one long-lived searcher
+        started = time.perf_counter()
+        store.count(collection)
+        row["open_s"] = round(time.perf_counter() - started, 3)
+        pairs = list(zip(query_vectors, sparse_queries, strict=True))
+        row["hybrid_p50_ms"], row["hybrid_p95_ms"] = timed(
+            lambda p: store.query_hybrid(p[0], p[1], 10, CANDIDATES, 60, collection), pairs)
+        row["dense_p50_ms"], row["dense_p95_ms"] = timed(
+            lambda p: store.query(p[0], 10, collection), pairs)
+        row["bm25_p50_ms"], row["bm25_p95_ms"] = timed(
+            lambda p: store.query_sparse(p[1], 10, collection), pairs)
+        recalls = []
+        for vector in query_vectors:
+            approximate = {h.id for h in store.query(vector, 10, collection)}
+            exact = {h.id for h in store.query(vector, 10, collection, exact=True)}
+            recalls.append(len(approximate & exact) / len(exact))
+        row["recall_at_10"] = round(float(np.mean(recalls)), 4)
+    row["searcher_rss_mb"] = searcher_rss_mb(data_dir, collection, query_vectors[:50])
+    row["cold_search_s"] = cold_search(data_dir, queries[0])
+    if size <= RANK_BM25_MAX:
+        started = time.perf_counter()
+        index = BM25Index.build(zip(ids, texts, ["en"] * size, strict=True),
+                                avgdl=parameters.avgdl)
+        row["rank_bm25_build_s"] = round(time.perf_counter() - started, 1)
+        row["rank_bm25_p50_ms"], row["rank_bm25_p95_ms"] = timed(
+            lambda q: index.search(q, CANDIDATES), queries)
+        path = data_dir / "bm25.npz"
+        index.save(path)
+        started = time.perf_counter()
+        BM25Index.load(path)
+        row["rank_bm25_load_s"] = round(time.perf_counter() - started, 2)
+    shutil.rmtree(data_dir, ignore_errors=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", default="100000,300000,1000000")
+    parser.add_argument("--dataset", type=Path, default=Path("../shared/data/scifact"))
+    parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--base", type=int, default=2000, help="passages embedded for real")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
+    texts = passages(args.dataset)
+    random.Random(0).shuffle(texts)
+    base_texts = texts[: args.base]
+    embedder = embedder_for(resolve_model(DEFAULT_EMBEDDING_MODEL), 64, workers=1)
+    base_vectors = np.asarray(embedder.embed(base_texts), dtype=np.float32)
+    base_terms = [bm25_terms(t, "en") for t in base_texts]
+    queries = [q for q in claims(args.dataset, args.queries) if re.search(r"\w", q)]
+    query_vectors = np.asarray(embedder.embed(queries), dtype=np.float32)
+    rows = []
+    for size in (int(s) for s in args.chunks.split(",")):
+        row = measure(size, work, (base_texts, base_terms, base_vectors), queries,
+                      query_vectors)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2))
+    keys = ["chunks", "write_points_per_s", "optimize_s", "disk_bytes", "open_s",
+            "hybrid_p50_ms", "hybrid_p95_ms", "dense_p95_ms", "bm25_p95_ms", "recall_at_10",
+            "searcher_rss_mb", "cold_search_s", "rank_bm25_p95_ms"]
+    print(" | ".join(keys))
+    for row in rows:
+        print(" | ".join(str(row.get(k, "")) for k in keys))
+    print(f"max RSS of this process: "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

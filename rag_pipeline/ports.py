@@ -1,0 +1,103 @@
+"""What the pipeline needs of a vector index, stated without any backend.
+
+Adapters implement it: `QdrantStore` (qdrant-client: a Qdrant server, or its local mode) and
+`EdgeStore` (Qdrant Edge, Qdrant's engine in-process). Only an adapter imports its backend's
+library; locks, retries and the like stay inside it. Every collection holds a dense vector and
+a sparse BM25 vector per chunk (`sparse_bm25`), and readers go through an alias.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+from rag_pipeline.models import EmbeddingModelSpec
+from rag_pipeline.sparse_bm25 import SparseVector
+
+
+def qdrant_rrf_k(rrf_k: int) -> int:
+    """Qdrant's RRF constant for this project's: Qdrant scores 1 / (k + rank) with ranks
+    counted from 0 (server, local mode and Edge alike), this project from 1."""
+    return rrf_k + 1
+
+
+class Hit(NamedTuple):
+    id: str
+    score: float
+    payload: dict
+
+
+class VectorIndex(Protocol):
+    alias: str
+    path: Path
+
+    @property
+    def is_local(self) -> bool:
+        """True for an embedded store under the data folder (False: a server)."""
+        ...
+
+    def describe(self) -> str: ...
+
+    def holding(self) -> AbstractContextManager[None]:
+        """Keep the store open for the calls inside (an embedded store opens once)."""
+        ...
+
+    def state(self) -> object | None:
+        """Something that changes whenever the stored points or aliases change, cheap to get
+        (None where there is none, as on a server): what the index checks' verified state
+        is keyed by."""
+        ...
+
+    def collection_name(self, spec: EmbeddingModelSpec) -> str: ...
+
+    def live(self) -> str | None:
+        """The collection the alias points to, None before the first one."""
+        ...
+
+    def collections(self) -> list[str]: ...
+
+    def ensure_collection(self, name: str, dimension: int) -> None: ...
+
+    def point_alias(self, name: str) -> str | None:
+        """Move the alias to `name` atomically; returns the previous collection."""
+        ...
+
+    def drop_collection(self, name: str) -> None: ...
+
+    def upsert(self, collection: str, ids: Sequence[str], vectors: np.ndarray,
+               payloads: Sequence[dict[str, object]],
+               sparse: Sequence[SparseVector] | None = None) -> None: ...
+
+    def delete_stale(self, collection: str, keep: dict[str, set[str]]) -> None:
+        """For the given documents, delete every point not in their chunk sets."""
+        ...
+
+    def delete_shard_leftovers(self, collection: str, keep: dict[str, set[str]]) -> None:
+        """Per shard, delete every point not in the shard's chunk set."""
+        ...
+
+    def count(self, collection: str | None = None) -> int | None: ...
+
+    def dimension(self, collection: str) -> int | None:
+        """The dense vectors' size in `collection`, None if it does not exist."""
+        ...
+
+    def point_documents(self, collection: str) -> dict[str, str]:
+        """Point id -> its payload's document id, for every point ({} if no collection)."""
+        ...
+
+    def payloads(self, collection: str, ids: Sequence[str]) -> dict[str, dict]: ...
+
+    def query(self, vector: np.ndarray, limit: int,
+              collection: str | None = None) -> list[Hit]: ...
+
+    def query_sparse(self, vector: SparseVector, limit: int,
+                     collection: str | None = None) -> list[Hit]: ...
+
+    def query_hybrid(self, dense: np.ndarray, sparse: SparseVector, limit: int,
+                     candidates: int, rrf_k: int,
+                     collection: str | None = None) -> list[Hit]: ...

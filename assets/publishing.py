@@ -21,5 +21,6 @@ def published_collection(
     services = pipeline_services(pipeline, qdrant)
     report, gates = publish(services, context.log)
     context.log.info(f"published_collection: {report.get('reason')}")
+    report["query_graph"] = services.export_query_graph()
     return MaterializeResult(metadata=to_metadata(report),
                              check_results=results("published_collection", gates))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_pipeline.cli import run_ingest
+from assets.ingest_run import run_ingest
 from rag_pipeline.embedding import embedder_for
 from rag_pipeline.ledger import Ledger
 from rag_pipeline.models import resolve_model

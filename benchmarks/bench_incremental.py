@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from assets.ingest_run import run_ingest
 from benchmarks.bench_ingest import change_documents, delete_documents, load_models
-from rag_pipeline.cli import run_ingest
 from rag_pipeline.settings import Settings
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import psutil
 from tqdm import tqdm
 
-from rag_pipeline.cli import run_ingest
+from assets.ingest_run import run_ingest
 from rag_pipeline.embedding import embed_in_slices, embedder_for
 from rag_pipeline.extract.isolation import stop_extraction_workers
 from rag_pipeline.ids import all_shard_keys

@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rag_pipeline.cli import run_ingest
+from assets.ingest_run import run_ingest
 from rag_pipeline.ledger import FAILED, Ledger
 from rag_pipeline.search import Searcher
 from rag_pipeline.settings import Settings

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from rag_pipeline.analysis import bm25_terms
 from rag_pipeline.bm25_store import BM25Index
 from rag_pipeline.embedding import embedder_for
 from rag_pipeline.ledger import Ledger
@@ -33,6 +34,7 @@ from rag_pipeline.models import resolve_model
 from rag_pipeline.qdrant_store import QdrantStore
 from rag_pipeline.search import CANDIDATES, MODES, Searcher, reciprocal_rank_fusion
 from rag_pipeline.settings import Settings
+from rag_pipeline.sparse_bm25 import BM25Parameters, weights
 
 QUERIES = [
     "how do I configure logging", "error when the connection times out", "table of results",
@@ -89,6 +91,7 @@ def latency_sweep(source_texts: list[str], scratch: Path, sizes: tuple[int, ...]
     texts = synthetic_texts(source_texts, max(sizes), rng)
     ids = [str(uuid.UUID(int=i + 1)) for i in range(len(texts))]
     store = QdrantStore(path=scratch / "qdrant")
+    parameters = BM25Parameters(0.9, 0.4, 60.0)  # the sweep times rank-bm25, not these
     collection = "latency_sweep"
     results: dict[int, dict[str, dict[str, float]]] = {}
     indexed = 0
@@ -101,6 +104,8 @@ def latency_sweep(source_texts: list[str], scratch: Path, sizes: tuple[int, ...]
                 vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
                 store.upsert(collection, ids[start:end], vectors,
                              [{"document_id": f"doc{i // 20}", "text": texts[i], "shard": "00"}
+                              for i in range(start, end)],
+                             [weights(bm25_terms(texts[i], "en"), parameters)
                               for i in range(start, end)])
             indexed = size
             bm25 = BM25Index.build(zip(ids[:size], texts[:size], strict=True))

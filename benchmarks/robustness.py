@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from rag_pipeline.cli import IngestError, run_ingest
+from assets.ingest_run import IngestError, run_ingest
 from rag_pipeline.ledger import Ledger
 from rag_pipeline.settings import Settings
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import textwrap
 import time
 from collections.abc import Sequence
 
-from rag_pipeline.ids import all_shard_keys
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.search import MODES, IndexNotFoundError, Searcher
 from rag_pipeline.settings import Settings
@@ -24,69 +22,9 @@ def _err(line: str) -> None:
     sys.stderr.write(line + "\n")
 
 
-class IngestError(RuntimeError):
-    """The run failed: a blocking check kept the batch out of the index, or a step failed."""
-
-
-def run_ingest(settings: Settings, shards: Sequence[str] | None = None) -> dict[str, dict]:
-    """Materialize the asset graph in-process (no daemon needed). Returns metadata per asset,
-    plus "checks": {check name: (passed, description)}. Raises IngestError when the run fails."""
-    from dagster import DagsterInstance, materialize
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-    )
-
-    from assets import ALL_ASSETS
-    from resources import PipelineSettingsResource, QdrantResource
-
-    keys = sorted(shards) if shards else all_shard_keys()
-    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
-    result = materialize(
-        ALL_ASSETS,
-        instance=instance,
-        resources={
-            "pipeline": PipelineSettingsResource.from_settings(settings),
-            "qdrant": QdrantResource.from_settings(settings),
-        },
-        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        raise_on_error=False,
-    )
-    checks = {e.check_name: (e.passed, e.description or "")
-              for e in result.get_asset_check_evaluations()}
-    if not result.success:
-        failed_checks = [f"{name}: {text}" for name, (passed, text) in checks.items()
-                         if not passed and not name.endswith("failed_documents")]
-        failed_steps = [
-            f"{event.step_key}: {cause}"
-            for event in result.all_events
-            if event.is_step_failure and event.step_failure_data and event.step_failure_data.error
-            and "blocking asset check" not in (
-                cause := _root_cause(event.step_failure_data.error))
-        ]
-        raise IngestError("ingest run failed; nothing from the failed steps reached the index.\n"
-                          + "\n".join(f"  {line}" for line in failed_checks + failed_steps))
-    reports: dict[str, dict] = {"checks": checks}
-    for node in ("extracted_documents", "cleaned_documents", "document_chunks",
-                 "chunk_embeddings", "qdrant_index", "bm25_index", "published_collection"):
-        events = result.asset_materializations_for_node(node)
-        if events:
-            reports[node] = {k: getattr(v, "value", v) for k, v in events[0].metadata.items()}
-    return reports
-
-
-def _root_cause(error: object) -> str:
-    """The first line of the first error that is not one of Dagster's wrappers."""
-    while getattr(error, "cause", None) is not None and str(
-        getattr(error, "cls_name", "") or ""
-    ).startswith("Dagster"):
-        error = error.cause  # type: ignore[attr-defined]
-    message = str(getattr(error, "message", error)).strip()
-    return message.splitlines()[0] if message else type(error).__name__
-
-
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from assets.ingest_run import IngestError, run_ingest  # the Dagster layer runs it
+
     started = time.perf_counter()
     shards = args.shards.split(",") if args.shards else None
     try:

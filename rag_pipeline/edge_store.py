@@ -49,8 +49,7 @@ from qdrant_edge import SparseVector as EdgeSparseVector
 
 from rag_pipeline.held_store import HeldStore
 from rag_pipeline.models import EmbeddingModelSpec
-from rag_pipeline.ports import Hit, qdrant_rrf_k
-from rag_pipeline.qdrant_store import INDEXED_FIELDS, SCHEMA_VERSION
+from rag_pipeline.ports import INDEXED_FIELDS, SCHEMA_VERSION, Hit, qdrant_rrf_k
 from rag_pipeline.sparse_bm25 import DENSE_VECTOR, SPARSE_VECTOR, SparseVector
 
 logger = logging.getLogger(__name__)
@@ -60,6 +59,9 @@ _SCROLL_PAGE = 4096
 _POINTS_PER_SESSION = 16384
 """A writer releases the lock this often, so searches interleave with long writes."""
 _ALIASES = "aliases.json"
+HNSW_EF = 256
+"""Candidates the HNSW search keeps (Qdrant's default is lower): the recall@10 against exact
+search that `benchmarks/bench_scale.py` measures needs it at 100k chunks and more."""
 _WRITES = "writes"
 
 
@@ -106,9 +108,10 @@ class _Shards:
 
 class EdgeStore(HeldStore[_Shards]):
     def __init__(self, *, path: Path, alias: str = "chunks",
-                 lock_timeout_seconds: float = 600) -> None:
+                 lock_timeout_seconds: float = 600, hnsw_ef: int = HNSW_EF) -> None:
         super().__init__(path, lock_timeout_seconds)
         self.alias = alias
+        self.hnsw_ef = hnsw_ef
 
     @property
     def is_local(self) -> bool:
@@ -326,7 +329,10 @@ class EdgeStore(HeldStore[_Shards]):
         """Nearest points (`exact`: by a full scan instead of the HNSW graph)."""
         return self._query(collection, QueryRequest(
             limit=limit, query=Query.Nearest(vector.tolist(), using=DENSE_VECTOR),
-            with_payload=True, params=SearchParams(exact=True) if exact else None))
+            with_payload=True, params=SearchParams(exact=True) if exact else self._params()))
+
+    def _params(self) -> SearchParams:
+        return SearchParams(hnsw_ef=max(self.hnsw_ef, 0) or None)
 
     def query_sparse(self, vector: SparseVector, limit: int,
                      collection: str | None = None) -> list[Hit]:
@@ -341,7 +347,8 @@ class EdgeStore(HeldStore[_Shards]):
             limit=limit,
             prefetches=[
                 Prefetch(limit=candidates,
-                         query=Query.Nearest(dense.tolist(), using=DENSE_VECTOR)),
+                         query=Query.Nearest(dense.tolist(), using=DENSE_VECTOR),
+                         params=self._params()),
                 Prefetch(limit=candidates,
                          query=Query.Nearest(_sparse(sparse), using=SPARSE_VECTOR)),
             ],

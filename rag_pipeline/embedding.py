@@ -224,7 +224,7 @@ def embedder_for(spec: EmbeddingModelSpec, batch_size: int = 32,
     device = resolve_device(device)
     if device != "cpu" and spec.backend != "onnx":
         batch_size *= GPU_BATCH_FACTOR
-    key = (spec.fingerprint, batch_size, device, workers)
+    key = (spec.fingerprint, spec.backend, str(spec.path), batch_size, device, workers)
     with _embedders_lock:
         if key not in _embedders:
             backend: Embedder

@@ -18,6 +18,12 @@ import numpy as np
 from rag_pipeline.models import EmbeddingModelSpec
 from rag_pipeline.sparse_bm25 import SparseVector
 
+SCHEMA_VERSION = "s2"
+"""Part of every collection's name: named dense + sparse BM25 vectors. Collections without it
+(an older release's) have one unnamed dense vector and no sparse one."""
+INDEXED_FIELDS = ("document_id", "shard", "source_path")
+"""Payload fields with a keyword index (filters by document, shard and source)."""
+
 
 def qdrant_rrf_k(rrf_k: int) -> int:
     """Qdrant's RRF constant for this project's: Qdrant scores 1 / (k + rank) with ranks

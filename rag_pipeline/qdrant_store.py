@@ -26,7 +26,7 @@ from qdrant_client import QdrantClient, models
 
 from rag_pipeline.held_store import HeldStore
 from rag_pipeline.models import EmbeddingModelSpec
-from rag_pipeline.ports import Hit, qdrant_rrf_k
+from rag_pipeline.ports import INDEXED_FIELDS, SCHEMA_VERSION, Hit, qdrant_rrf_k
 from rag_pipeline.sparse_bm25 import DENSE_VECTOR, SPARSE_VECTOR, SparseVector
 from rag_pipeline.verified_state import files_signature
 
@@ -40,10 +40,6 @@ _LOCAL_FILTER_DOCUMENTS = 32
 _TRANSIENT_FILES = (".lock", "-wal", "-shm", "-journal")
 """Present while a client has the local store open. Writes still in a -wal file reach the main
 file when its client closes (changing it), so leaving these out never hides a write."""
-SCHEMA_VERSION = "s2"
-"""Named dense + sparse BM25 vectors. Collections without it in their name have one unnamed
-dense vector and no sparse one."""
-INDEXED_FIELDS = ("document_id", "shard", "source_path")
 _POINTS_PER_SESSION = 16384
 """A writer releases the local-mode lock this often (about every 5 s of writing), so searches
 interleave with long writes."""

@@ -78,8 +78,10 @@ class Searcher:
         if chosen not in KEYWORD_INDEXES:
             raise ValueError(f"RAG_KEYWORD_INDEX must be one of {', '.join(KEYWORD_INDEXES)}, "
                              f"got {chosen!r}")
-        if chosen == "auto":
-            return "rank-bm25" if self.services.qdrant.is_local else "qdrant"
+        if chosen == "auto":  # rank-bm25 where Qdrant's sparse search is a Python scan
+            settings = self.services.settings
+            local_mode = settings.qdrant_url is None and settings.qdrant_embedded == "local-mode"
+            return "rank-bm25" if local_mode else "qdrant"
         return chosen
 
     def _sparse_query(self, query: str) -> SparseVector:

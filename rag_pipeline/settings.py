@@ -124,9 +124,9 @@ class Settings:
     rrf_k: int = 60
     """Hybrid search: fused score = sum over retrievers of 1 / (rrf_k + rank)."""
     keyword_index: str = "auto"
-    """Which BM25 answers searches: rank-bm25 (the file beside the embedded store), qdrant (the
-    collection's sparse vectors, always written), or auto: qdrant with a Qdrant server,
-    rank-bm25 on the embedded store."""
+    """Which BM25 answers searches: rank-bm25 (the file beside the index), qdrant (the
+    collection's sparse vectors, always written), or auto: rank-bm25 on qdrant-client's local
+    mode, qdrant on Qdrant Edge and on a server (see the README's scale figures)."""
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     golden_set: Path | None = PROJECT_ROOT / "golden_questions.json"
     """Questions with the document expected in the top k (the retrieval smoke check)."""

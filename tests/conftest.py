@@ -24,3 +24,14 @@ def settings(tmp_path: Path) -> Settings:
     source = tmp_path / "source"
     source.mkdir()
     return Settings(source_dir=source, data_dir=tmp_path / "data")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The suite's own model cache (the query graph is exported once per session, by the
+    suite, not taken from the machine's cache)."""
+    import os
+
+    folder = tmp_path_factory.mktemp("model-cache")
+    os.environ["RAG_MODEL_CACHE_DIR"] = str(folder)
+    return folder

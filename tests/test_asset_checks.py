@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from assets.ingest_run import IngestError, run_ingest
 from rag_pipeline.chunking import Chunker
-from rag_pipeline.cli import IngestError, run_ingest
 from rag_pipeline.pipeline.checks import bm25_index_checks, qdrant_index_checks
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.settings import Settings

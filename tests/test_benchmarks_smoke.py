@@ -58,3 +58,30 @@ def test_languages_benchmark_runs_and_quarantines_nothing(tmp_path: Path) -> Non
     assert all(row["documents"] == 2 and row["quarantined"] == 0 for row in rows), rows
     assert all(0 <= row["recall_at_5"] <= 1 for row in rows)
     assert "| zh | 2 | 0 |" in result.stdout
+
+
+def test_scale_benchmark_writes_its_figures(tmp_path: Path) -> None:
+    dataset = tmp_path / "beir"
+    dataset.mkdir()
+    topics = ["protein folding in cells", "tumour growth factor signalling",
+              "insulin response of the liver", "vaccine trial in patients"]
+    with (dataset / "corpus.jsonl").open("w") as corpus:
+        for i in range(40):
+            words = " ".join(f"{topics[i % 4]} observation {j} of study {i}." for j in range(6))
+            corpus.write(json.dumps({"_id": str(i), "title": f"Study {i}", "text": words}) + "\n")
+    with (dataset / "queries.jsonl").open("w") as queries:
+        for i, topic in enumerate(topics):
+            queries.write(json.dumps({"_id": str(i), "text": topic}) + "\n")
+    out = tmp_path / "scale.json"
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_scale", "--chunks", "1000", "--dataset",
+         str(dataset), "--base", "40", "--queries", "4", "--json", str(out),
+         "--work-dir", str(tmp_path / "work")],
+        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = json.loads(out.read_text())
+    assert row["chunks"] == 1000 and row["write_points_per_s"] > 0
+    assert 0 < row["hybrid_p50_ms"] <= row["hybrid_p95_ms"]
+    assert 0.5 <= row["recall_at_10"] <= 1 and row["cold_search_s"] > 0
+    assert row["rank_bm25_p50_ms"] <= row["rank_bm25_p95_ms"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag_pipeline.cli import IngestError, run_ingest
+from assets.ingest_run import IngestError, run_ingest
 from rag_pipeline.drift import PROBE_TEXTS, _namespace, check_drift
 from rag_pipeline.embedding_cache import EmbeddingCache
 from rag_pipeline.ids import text_hash

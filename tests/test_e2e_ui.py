@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_pipeline.cli import run_ingest
+from assets.ingest_run import run_ingest
 from rag_pipeline.settings import Settings
 from tests.browser import chromium, page_text, screenshot
 from tests.dagster_dev import PROJECT, free_port

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_pipeline.cli import IngestError, run_ingest
+from assets.ingest_run import IngestError, run_ingest
 from rag_pipeline.ledger import Ledger
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.settings import Settings

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_pipeline.cli import run_ingest
+from assets.ingest_run import run_ingest
 from rag_pipeline.ledger import Ledger
 from rag_pipeline.pipeline.embeddings import _PROGRESS_SLICE, EMBEDDED
 from rag_pipeline.pipeline.services import PipelineServices

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from assets.ingest_run import run_ingest
 from rag_pipeline import cli
 from rag_pipeline.bm25_store import BM25Index
-from rag_pipeline.cli import run_ingest
 from rag_pipeline.ledger import FAILED, Ledger
 from rag_pipeline.search import Searcher
 from rag_pipeline.settings import Settings

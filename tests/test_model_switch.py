@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_pipeline.cli import run_ingest
+from assets.ingest_run import run_ingest
 from rag_pipeline.pipeline.publish import publish, rollback
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.search import Searcher

@@ -11,8 +11,8 @@ import pytest
 from dagster import materialize
 
 from assets import ALL_ASSETS
+from assets.ingest_run import run_ingest
 from rag_pipeline.bm25_store import BM25Index
-from rag_pipeline.cli import run_ingest
 from rag_pipeline.ids import all_shard_keys, shard_for
 from rag_pipeline.ledger import Ledger
 from rag_pipeline.pipeline.checks import same_ranking
@@ -275,3 +275,33 @@ def test_a_plain_qdrant_client_runs_the_hybrid_query(knowledge_base: Settings) -
     expected = Searcher(replace(knowledge_base, keyword_index="qdrant")).search(question, 5)
     assert [str(p.id) for p in points] == [h.chunk.chunk_id for h in expected]
     assert points[0].payload is not None and points[0].payload["source_path"] == "volcanoes.md"
+
+
+def test_searches_embed_queries_with_the_exported_graph_not_torch(
+        knowledge_base: Settings) -> None:
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from rag_pipeline.embedding import embedder_for
+    from rag_pipeline.query_graph import PROBES, query_spec
+
+    services = PipelineServices(knowledge_base)
+    exported = query_spec(services.model)  # exported by the run that published
+    assert exported is not None and exported.fingerprint == services.model.fingerprint
+    assert exported.backend == "onnx" and services.query_embedder.spec.backend == "onnx"
+    by_graph = services.query_embedder.embed(PROBES)
+    by_torch = embedder_for(services.model, 32).embed(PROBES)
+    assert np.allclose((by_graph * by_torch).sum(axis=1), 1.0, atol=1e-5)
+    code = ("import sys\n"
+            "from rag_pipeline.search import search\n"
+            "hits = search('why do bee colonies swarm in spring', k=1)\n"
+            "assert hits[0].chunk.source_path == 'beekeeping.docx', hits\n"
+            "assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules\n")
+    env = {**os.environ, "RAG_DATA_DIR": str(knowledge_base.data_dir),
+           "RAG_SOURCE_DIR": str(knowledge_base.source_dir),
+           "RAG_QDRANT_EMBEDDED": knowledge_base.qdrant_embedded}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -11,6 +11,7 @@ import pytest
 from filelock import Timeout
 
 from rag_pipeline import qdrant_store
+from rag_pipeline.edge_store import EdgeStore
 from rag_pipeline.qdrant_store import QdrantStore
 from rag_pipeline.sparse_bm25 import SparseVector
 
@@ -26,9 +27,19 @@ def points(n: int, dimension: int = 4) -> tuple[list[str], np.ndarray, list[dict
     return ids, vectors, [{"document_id": f"d{i}", "shard": "00"} for i in range(n)], sparse(n)
 
 
-def test_a_held_store_shuts_other_clients_out(tmp_path: Path) -> None:
-    store = QdrantStore(path=tmp_path / "q")
-    other = QdrantStore(path=tmp_path / "q", lock_timeout_seconds=0.5)
+def open_store(engine: str, path: Path, **options: float) -> QdrantStore | EdgeStore:
+    if engine == "edge":
+        return EdgeStore(path=path, **options)
+    return QdrantStore(path=path, **options)
+
+
+ENGINES = pytest.mark.parametrize("engine", ["edge", "local-mode"])
+
+
+@ENGINES
+def test_a_held_store_shuts_other_clients_out(tmp_path: Path, engine: str) -> None:
+    store = open_store(engine, tmp_path / "q")
+    other = open_store(engine, tmp_path / "q", lock_timeout_seconds=0.5)
     with store.holding():
         assert other.count("c") is None  # not opened until a call needs it
         store.ensure_collection("c", 4)
@@ -109,10 +120,11 @@ def test_local_collections_are_written_through_a_wal_journal_and_reload_intact(
         assert by_id[ids[i]].payload == payloads[i]
 
 
+@ENGINES
 @pytest.mark.parametrize("num_documents", [5, 40])  # a document filter; listing every point
 def test_delete_stale_removes_exactly_the_points_outside_each_documents_chunk_set(
-        tmp_path: Path, num_documents: int) -> None:
-    store = QdrantStore(path=tmp_path / "q")
+        tmp_path: Path, num_documents: int, engine: str) -> None:
+    store = open_store(engine, tmp_path / "q")
     store.ensure_collection("c", 4)
     ids = [str(uuid.UUID(int=i + 1)) for i in range(3 * num_documents + 3)]
     owners = [f"d{i // 3}" for i in range(len(ids))]  # three points per document
@@ -123,18 +135,17 @@ def test_delete_stale_removes_exactly_the_points_outside_each_documents_chunk_se
     keep = {f"d{d}": {ids[3 * d], ids[3 * d + 1]} for d in range(num_documents)}
     keep["d0"] = set()  # a deleted document loses all its points
     store.delete_stale("c", keep)
-    with store.session() as client:
-        left, _ = client.scroll("c", limit=1000, with_payload=True)
-    remaining = {str(p.id): p.payload["document_id"] for p in left}
+    remaining = store.point_documents("c")
     expected = {i: d for i, d in zip(ids, owners, strict=True)
                 if d == untouched or i in keep.get(d, set())}
     assert remaining == expected
     assert sum(d == untouched for d in remaining.values()) == 3
 
 
+@ENGINES
 def test_delete_shard_leftovers_keeps_each_listed_shards_chunk_set_and_other_shards(
-        tmp_path: Path) -> None:
-    store = QdrantStore(path=tmp_path / "q")
+        tmp_path: Path, engine: str) -> None:
+    store = open_store(engine, tmp_path / "q")
     store.ensure_collection("c", 4)
     ids = [str(uuid.UUID(int=i + 1)) for i in range(12)]
     shards = [f"0{i % 3}" for i in range(len(ids))]  # shards 00, 01, 02: four points each
@@ -143,7 +154,26 @@ def test_delete_shard_leftovers_keeps_each_listed_shards_chunk_set_and_other_sha
                                      for i, s in enumerate(shards)], sparse(len(ids)))
     keep = {"00": {ids[0], ids[3]}, "01": set()}  # shard 02 not listed: left alone
     store.delete_shard_leftovers("c", keep)
-    with store.session() as client:
-        left, _ = client.scroll("c", limit=100, with_payload=True)
-    assert {str(p.id) for p in left} == {ids[0], ids[3]} | {
+    assert set(store.point_documents("c")) == {ids[0], ids[3]} | {
         i for i, s in zip(ids, shards, strict=True) if s == "02"}
+
+
+@ENGINES
+def test_the_alias_moves_atomically_and_readers_follow_it(tmp_path: Path, engine: str) -> None:
+    store = open_store(engine, tmp_path / "q")
+    ids, vectors, payloads, sparse_vectors = points(20)
+    for name in ("a", "b"):
+        store.ensure_collection(name, 4)
+    store.upsert("a", ids[:10], vectors[:10], payloads[:10], sparse_vectors[:10])
+    store.upsert("b", ids[10:], vectors[10:], payloads[10:], sparse_vectors[10:])
+    assert store.live() is None and store.point_alias("a") is None
+    assert {h.id for h in store.query(vectors[0], 20)} == set(ids[:10])
+    assert store.point_alias("b") == "a" and store.live() == "b"
+    assert {h.id for h in store.query(vectors[0], 20)} == set(ids[10:])
+    assert store.query_hybrid(vectors[12], sparse_vectors[12], 1, 10, 60)[0].id == ids[12]
+    assert store.dimension("b") == 4 and store.count() == 10
+    store.drop_collection("a")
+    assert store.collections() == ["b"]
+    with pytest.raises(LookupError):
+        store.point_alias("a")
+    assert open_store(engine, tmp_path / "q").live() == "b"  # a new opener sees it too

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context
 
-from rag_pipeline.cli import run_ingest
+from assets.ingest_run import run_ingest
 from rag_pipeline.ids import document_id_for, shard_for
 from rag_pipeline.ledger import Ledger, LedgerUpdate
 from rag_pipeline.records import DocumentFailure

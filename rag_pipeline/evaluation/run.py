@@ -72,7 +72,7 @@ def score(searcher: Searcher, dataset: BeirDataset, names: dict[str, str], mode:
 
 
 def evaluate(config: EvalConfig, settings: Settings | None = None) -> EvalReport:
-    from rag_pipeline.cli import run_ingest
+    from assets.ingest_run import run_ingest
 
     dataset = _limited(load_beir(config.dataset, config.split), config.max_queries)
     source = config.work_dir / "documents"

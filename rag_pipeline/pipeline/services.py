@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 from typing import Protocol
 
@@ -13,7 +14,7 @@ from rag_pipeline.ledger import Ledger
 from rag_pipeline.models import EmbeddingModelSpec, resolve_model
 from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.ports import VectorIndex
-from rag_pipeline.qdrant_store import QdrantStore
+from rag_pipeline.query_graph import export_query_graph, query_spec
 from rag_pipeline.settings import Settings
 from rag_pipeline.staging import StageStore
 from rag_pipeline.tokenization import tokenizer_for
@@ -25,6 +26,7 @@ from rag_pipeline.verified_state import (
 )
 
 EMBEDDED_ENGINES = ("edge", "local-mode")
+logger = logging.getLogger(__name__)
 
 
 class Log(Protocol):
@@ -99,6 +101,8 @@ class PipelineServices:
             from rag_pipeline.edge_store import EdgeStore
 
             return EdgeStore(path=s.qdrant_path, alias=s.collection_alias)
+        from rag_pipeline.qdrant_store import QdrantStore  # qdrant-client: slow to import
+
         return QdrantStore(
             path=s.qdrant_path,
             url=s.qdrant_url,
@@ -127,8 +131,23 @@ class PipelineServices:
         (an injected embedder is used as it is)."""
         if self._injected and self._embedder is not None:
             return self._embedder
+        exported = query_spec(self.model)
+        if exported is not None:  # no torch in a search process (`query_graph`)
+            return embedder_for(exported, self.settings.embedding_batch_size)
         return embedder_for(self.model, self.settings.embedding_batch_size,
                             device=self.settings.embedding_device)
+
+    def export_query_graph(self) -> str:
+        """Export the configured model for torch-free query embedding, once; returns where
+        ("" when it cannot be exported, or the embedder was injected)."""
+        if self._injected:
+            return ""
+        try:
+            folder = export_query_graph(self.model)
+        except OSError as exc:  # a read-only cache folder: queries stay on torch
+            logger.warning("query graph not exported: %s", exc)
+            return ""
+        return str(folder) if folder else ""
 
     @property
     def embedder(self) -> Embedder:

@@ -208,6 +208,33 @@ def measure(size: int, work: Path, base: tuple, queries: list[str],
     return row
 
 
+def plot(rows: list[dict[str, object]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [int(r["chunks"]) for r in rows]  # type: ignore[call-overload]
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for key, label in (("hybrid_p95_ms", "hybrid p95 (Edge, one Query API call)"),
+                       ("hybrid_p50_ms", "hybrid p50"), ("dense_p95_ms", "dense p95"),
+                       ("bm25_p95_ms", "BM25 p95 (sparse vectors)")):
+        axis.plot(sizes, [r[key] for r in rows], marker="o", label=label)
+    rank_bm25 = [(int(r["chunks"]), r["rank_bm25_p95_ms"]) for r in rows  # type: ignore[call-overload]
+                 if "rank_bm25_p95_ms" in r]
+    if rank_bm25:
+        axis.plot(*zip(*rank_bm25, strict=True), marker="s", linestyle="--",
+                  label="BM25 p95 (rank-bm25 file)")
+    axis.axhline(50, color="grey", linewidth=0.8, linestyle=":", label="target: hybrid p95 50 ms")
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("chunks")
+    axis.set_ylabel("ms per query (index only)")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", default="100000,300000,1000000")
@@ -215,14 +242,16 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--base", type=int, default=4000, help="passages embedded for real")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2, help="embedding processes")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--plot", type=Path, default=None, help="a PNG of latency by size")
     args = parser.parse_args()
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     texts = passages(args.dataset)
     random.Random(0).shuffle(texts)
     base_texts = texts[: args.base]
-    embedder = embedder_for(resolve_model(DEFAULT_EMBEDDING_MODEL), 64, workers=2)
+    embedder = embedder_for(resolve_model(DEFAULT_EMBEDDING_MODEL), 64, workers=args.workers)
     cached = work / f"base-{len(base_texts)}.npy"  # embedded once per work folder
     if not cached.exists():
         np.save(cached, np.asarray(embedder.embed(base_texts), dtype=np.float32))
@@ -244,6 +273,8 @@ def main() -> None:
     print(" | ".join(keys))
     for row in rows:
         print(" | ".join(str(row.get(k, "")) for k in keys))
+    if args.plot:
+        plot(rows, args.plot)
     print(f"max RSS of this process: "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 

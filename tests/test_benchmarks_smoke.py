@@ -76,7 +76,7 @@ def test_scale_benchmark_writes_its_figures(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_scale", "--chunks", "1000", "--dataset",
-         str(dataset), "--base", "40", "--queries", "4", "--json", str(out),
+         str(dataset), "--base", "40", "--queries", "4", "--workers", "1", "--json", str(out),
          "--work-dir", str(tmp_path / "work")],
         cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -69,7 +69,8 @@ def test_lineage_shows_assets_and_their_checks(webserver: str, tmp_path: Path) -
     assert re.search(r"document_chunks .*?Asset checks 6 / 6 Passed", chunks), chunks
     assert re.search(r"chunk_embeddings .*?Asset checks 4 / 4 Passed", chunks), chunks
     assert "qdrant_index" in seen["indexes"] and "bm25_index" in seen["indexes"]
-    assert re.search(r"Asset checks 2 / 2 Passed", seen["indexes"]), seen["indexes"]
+    # bm25_index: counts_match, retrieval_smoke, sparse_matches
+    assert re.search(r"bm25_index .*?Asset checks 3 / 3 Passed", seen["indexes"]), seen["indexes"]
 
 
 def test_checks_page_shows_each_check_with_its_status(webserver: str, tmp_path: Path) -> None:

@@ -131,3 +131,24 @@ def test_switch_to_the_second_real_model_served_by_onnx(model_a: Settings) -> No
     hits = Searcher(model_b).search("which chess opening starts with the Sicilian", k=1,
                                     mode="dense")
     assert hits[0].chunk.source_path == "chess.txt"
+
+
+def test_an_index_in_another_store_is_filled_from_the_cache_in_one_run(
+        settings: Settings) -> None:
+    """Upgrade in place: a deployment indexed by another engine (as an older release's index
+    is, in another schema) gets the whole new collection in its first run, even a run of one
+    shard, with nothing embedded again, and searches answer from it."""
+    write_knowledge_base(settings.source_dir)
+    before = replace(settings, qdrant_embedded="local-mode")
+    run_ingest(before)
+    chunks = PipelineServices(before).ledger.num_chunks()
+    after = replace(settings, qdrant_embedded="edge")
+    reports = run_ingest(after, shards=["00"])
+    assert reports["chunk_embeddings"]["num_chunks_embedded"] == 0
+    services = PipelineServices(after)
+    live = services.qdrant.live()
+    assert live == services.target_collection and services.qdrant.count(live) == chunks
+    assert services.registry.stale_shards(live, [f"{i:02d}" for i in range(16)],
+                                          services.ledger.shard_generations()) == []
+    hits = Searcher(after).search("why do bee colonies swarm in spring", k=1)
+    assert hits[0].chunk.source_path == "beekeeping.docx"

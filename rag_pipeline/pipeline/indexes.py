@@ -31,7 +31,7 @@ def index_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
         # Recorded as synced in another store (the engine was switched): not in this one.
         registry.forget(services.target_collection)
     fill_scope = shards
-    if qdrant.live() is None and registry.live() is not None:
+    if qdrant.live() is None and services.ledger.num_chunks():
         # Upgrade in place: the ledger has chunks but this store has no live collection (a
         # new engine or schema), so this run fills every shard from the embedding cache.
         fill_scope = sorted(set(shards) | set(all_shard_keys()))

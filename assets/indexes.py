@@ -21,7 +21,7 @@ def qdrant_index(
     """Qdrant points (vector + chunk text and metadata) of each shard, with the document ledger
     committed after the write; deleted and failed documents lose their points."""
     services = pipeline_services(pipeline, qdrant)
-    with services.qdrant.holding():  # local mode loads every point on open: open once
+    with services.qdrant.holding():  # one open for the step's writes and checks
         report = index_shards(services, list(context.partition_keys), context.log)
         checks = qdrant_index_checks(services)
     return MaterializeResult(metadata=to_metadata(report), check_results=results(

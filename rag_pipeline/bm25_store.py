@@ -32,6 +32,7 @@ from filelock import FileLock
 from rank_bm25 import BM25Okapi
 
 from rag_pipeline.analysis import ENGLISH, bm25_terms, query_terms
+from rag_pipeline.ports import Hit
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +229,21 @@ def rebuild_lock(path: Path) -> FileLock:
 
 
 _loaded: dict[Path, tuple[int, BM25Index]] = {}
+
+
+class RankBM25File:
+    """The keyword index port on the rank-bm25 file the pipeline writes (`rebuild_bm25`)."""
+
+    name = "rank-bm25"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def search(self, query: str, limit: int) -> list[Hit]:
+        if not self.path.exists():
+            raise LookupError("the BM25 index does not exist yet")
+        return [Hit(chunk_id, score, {})
+                for chunk_id, score in load_cached(self.path).search(query, limit)]
 
 
 def load_cached(path: Path) -> BM25Index:

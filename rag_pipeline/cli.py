@@ -72,8 +72,9 @@ def _collections(args: argparse.Namespace, settings: Settings) -> int:
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
     from rag_pipeline.pipeline.publish import publish
 
-    report, gates = publish(PipelineServices(settings), logging.getLogger("rag_pipeline"),
-                            force=args.force)
+    services = PipelineServices(settings)
+    with services.qdrant.run_session():  # gates and swap, as a run has them
+        report, gates = publish(services, logging.getLogger("rag_pipeline"), force=args.force)
     _out(str(report.get("reason")))
     for name, gate in gates.items():
         _out(f"  {'ok  ' if gate.passed else 'FAIL'} {name}: {gate.description}")

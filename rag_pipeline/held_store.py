@@ -4,21 +4,24 @@ Both embedded Qdrant engines lock their folder to one opener (qdrant-client's lo
 its own lock file, Qdrant Edge by its write-ahead log). Every user of such a store (runs,
 checks, `rag-pipeline search`) opens it through `session()`, which waits on a file lock and
 holds it for one piece of work, so a search during an ingest run waits a moment instead of
-crashing. `holding()` keeps one opening for several calls (checks, publishing, a searcher
-answering many queries); bulk writes give the lock up between their parts even then.
+crashing. `holding()` keeps one opening for several calls (a searcher answering many
+queries, a run on a store whose opens are costly); bulk writes give the lock up between their
+parts even then.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Generic, TypeVar
 
 from filelock import FileLock
 
 H = TypeVar("H")
+POINTS_PER_SESSION = 16384
+"""A bulk writer gives the lock up this often (seconds of writing), so searches interleave."""
 
 
 class HeldStore(Generic[H]):
@@ -32,6 +35,7 @@ class HeldStore(Generic[H]):
         self._held_by: int | None = None
         self._held_lock: FileLock | None = None
         self._hold_wanted_by: int | None = None
+        self.points_per_session = POINTS_PER_SESSION
 
     def _open(self) -> H:
         raise NotImplementedError
@@ -86,6 +90,12 @@ class HeldStore(Generic[H]):
             if self._held is not None and self._held_by == me:
                 self._close_hold()
 
+    def close(self) -> None:
+        """Close an opening this thread holds (the end of a run or a searcher)."""
+        if self._held is not None and self._held_by == threading.get_ident():
+            self._close_hold()
+        self._hold_wanted_by = None
+
     def held_handle(self) -> H | None:
         """The handle this thread holds open, if any."""
         return self._held if self._held_by == threading.get_ident() else None
@@ -109,6 +119,18 @@ class HeldStore(Generic[H]):
         finally:
             if lock is not None:
                 lock.release()
+
+    def in_sessions(self, count: int, write: Callable[[int, int, bool], None]) -> None:
+        """`write(lo, hi, last)` over [0, count) in slices of `points_per_session`, each in
+        its own session: the lock is given up between them even inside holding(), and the
+        last slice's opening stays held for what follows (no second open)."""
+        step = self.points_per_session
+        slices = [(lo, min(lo + step, count)) for lo in range(0, count, step)]
+        with self.hold_released() if len(slices) > 1 else nullcontext():
+            for lo, hi in slices[:-1]:
+                write(lo, hi, False)
+        for lo, hi in slices[-1:]:
+            write(lo, hi, True)
 
     @contextmanager
     def hold_released(self) -> Iterator[None]:

@@ -1,4 +1,4 @@
-"""What the pipeline needs of a vector index, stated without any backend.
+"""What the pipeline needs of a vector index and of a keyword index, stated without any backend.
 
 Adapters implement it: `QdrantStore` (qdrant-client: a Qdrant server, or its local mode) and
 `EdgeStore` (Qdrant Edge, Qdrant's engine in-process). Only an adapter imports its backend's
@@ -49,7 +49,17 @@ class VectorIndex(Protocol):
     def describe(self) -> str: ...
 
     def holding(self) -> AbstractContextManager[None]:
-        """Keep the store open for the calls inside (an embedded store opens once)."""
+        """Keep the store open for the calls inside (an embedded store opens once): what a
+        long-lived searcher wants."""
+        ...
+
+    def run_session(self) -> AbstractContextManager[None]:
+        """What one pipeline run keeps open between its steps: the adapter decides, because
+        only it knows what an opening costs and who else waits for it."""
+        ...
+
+    def close(self) -> None:
+        """Give back what the store holds (a held opening, a server connection)."""
         ...
 
     def state(self) -> object | None:
@@ -107,3 +117,16 @@ class VectorIndex(Protocol):
     def query_hybrid(self, dense: np.ndarray, sparse: SparseVector, limit: int,
                      candidates: int, rrf_k: int,
                      collection: str | None = None) -> list[Hit]: ...
+
+
+class KeywordIndex(Protocol):
+    """BM25 over a knowledge base's chunks: rank-bm25's file (`bm25_store.RankBM25File`) or the
+    sparse vectors of a collection (`keyword_indexes.SparseVectorKeywords`); both give the
+    Lucene-IDF BM25 scores of `sparse_bm25`. Raises LookupError when there is no index yet."""
+
+    name: str
+
+    def search(self, query: str, limit: int) -> list[Hit]:
+        """Best first; a hit's payload is {} where the index keeps only chunk ids (the caller
+        reads those chunks from the ledger)."""
+        ...

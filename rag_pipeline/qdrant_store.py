@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TypeVar
 
@@ -40,9 +40,6 @@ _LOCAL_FILTER_DOCUMENTS = 32
 _TRANSIENT_FILES = (".lock", "-wal", "-shm", "-journal")
 """Present while a client has the local store open. Writes still in a -wal file reach the main
 file when its client closes (changing it), so leaving these out never hides a write."""
-_POINTS_PER_SESSION = 16384
-"""A writer releases the local-mode lock this often (about every 5 s of writing), so searches
-interleave with long writes."""
 
 
 def speed_up_local_writes(client: QdrantClient) -> None:
@@ -137,6 +134,18 @@ class QdrantStore(HeldStore[QdrantClient]):
             self._remote = QdrantClient(url=self.url, api_key=self._api_key,
                                         timeout=self.timeout_seconds)
         return self._remote
+
+    def run_session(self) -> AbstractContextManager[None]:
+        """Local mode loads every point on each open, so a run opens it once, at its first
+        call, and holds it to its end (searches wait, as during any local-mode write); a server
+        needs nothing."""
+        return self.holding() if self.is_local else nullcontext()
+
+    def close(self) -> None:
+        super().close()
+        if self._remote is not None:
+            self._remote.close()
+            self._remote = None
 
     def state(self) -> object | None:
         """Local mode: its files by name, size and modification time, once those of a client
@@ -261,9 +270,6 @@ class QdrantStore(HeldStore[QdrantClient]):
     ) -> None:
         """Write points; `sparse` (their BM25 vectors) is required by a current-schema
         collection and ignored by an older one."""
-        sessions = [(lo, min(lo + _POINTS_PER_SESSION, len(ids)))
-                    for lo in range(0, len(ids), _POINTS_PER_SESSION)]
-
         def _write(lo: int, hi: int) -> None:
             with self.session() as client:
                 named = self.has_sparse(client, collection)
@@ -287,13 +293,8 @@ class QdrantStore(HeldStore[QdrantClient]):
                         wait=True,
                     )
 
-        with self.hold_released() if len(sessions) > 1 else nullcontext():
-            for lo, hi in sessions[:-1]:
-                self._retry("upsert", lambda lo=lo, hi=hi: _write(lo, hi))
-        # Inside holding(), the last session's client stays open for what follows (local mode
-        # loads every point on open).
-        for lo, hi in sessions[-1:]:
-            self._retry("upsert", lambda lo=lo, hi=hi: _write(lo, hi))
+        self.in_sessions(len(ids), lambda lo, hi, _last: self._retry(
+            "upsert", lambda: _write(lo, hi)))
 
     def delete_stale(self, collection: str, keep: dict[str, set[str]]) -> None:
         """For the given documents, delete every point not in their current chunk sets.

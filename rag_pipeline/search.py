@@ -1,8 +1,9 @@
 """Search: dense (Qdrant), BM25, and hybrid (the two fused by reciprocal rank).
 
-BM25 comes from rank-bm25's file or from the collection's sparse vectors (same scores, see
-`sparse_bm25`), as RAG_KEYWORD_INDEX says; with the sparse vectors, hybrid search is one Qdrant
-Query API call (two prefetches fused by RRF), the query any other Qdrant client can send.
+BM25 comes from a keyword index (`keyword_indexes`: rank-bm25's file or the collection's
+sparse vectors, same scores), as RAG_KEYWORD_INDEX says; with the sparse vectors, hybrid search
+is one Qdrant Query API call (two prefetches fused by RRF), the query any other Qdrant client
+can send.
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal, TypeVar
 
 import numpy as np
 
-from rag_pipeline.bm25_store import load_cached
 from rag_pipeline.embedding import Embedder, embedder_for
+from rag_pipeline.keyword_indexes import SparseVectorKeywords, keyword_index_for, resolve
 from rag_pipeline.models import resolve_model
 from rag_pipeline.pipeline.services import PipelineServices
+from rag_pipeline.ports import KeywordIndex
 from rag_pipeline.records import Chunk
 from rag_pipeline.settings import Settings
 from rag_pipeline.sparse_bm25 import SparseVector, query_vector
@@ -31,7 +34,6 @@ RRF_K = 60
 """Reciprocal-rank-fusion constant (the usual 60): fused score = sum(1 / (RRF_K + rank))."""
 CANDIDATES = 100
 """Hits taken from each retriever before fusion."""
-KEYWORD_INDEXES = ("auto", "rank-bm25", "qdrant")
 
 
 class IndexNotFoundError(RuntimeError):
@@ -74,29 +76,30 @@ class Searcher:
     @property
     def keyword_index(self) -> str:
         """rank-bm25 or qdrant, as RAG_KEYWORD_INDEX resolves here."""
-        chosen = self.services.settings.keyword_index
-        if chosen not in KEYWORD_INDEXES:
-            raise ValueError(f"RAG_KEYWORD_INDEX must be one of {', '.join(KEYWORD_INDEXES)}, "
-                             f"got {chosen!r}")
-        if chosen == "auto":  # rank-bm25 where Qdrant's sparse search is a Python scan
-            settings = self.services.settings
-            local_mode = settings.qdrant_url is None and settings.qdrant_embedded == "local-mode"
-            return "rank-bm25" if local_mode else "qdrant"
-        return chosen
+        return resolve(self.services.settings)
+
+    @cached_property
+    def keywords(self) -> KeywordIndex:
+        return keyword_index_for(self.services.settings, self.services.qdrant,
+                                 lambda: self.collection, self._languages)
+
+    def _languages(self) -> list[str | None]:
+        """The knowledge base's languages, which a query is analysed in."""
+        return [None if lang == "?" else lang for lang in self.services.ledger.language_counts()]
 
     def _sparse_query(self, query: str) -> SparseVector:
-        languages = [None if lang == "?" else lang
-                     for lang in self.services.ledger.language_counts()]
-        return query_vector(query, languages)
+        return query_vector(query, self._languages())
 
-    def _qdrant_keyword(self, query: str, limit: int) -> list[tuple[Chunk, float]]:
-        self._require_store()
+    def _keyword_hits(self, index: KeywordIndex, query: str,
+                      limit: int) -> list[tuple[Chunk, float]]:
         try:
-            points = self.services.qdrant.query_sparse(self._sparse_query(query), limit,
-                                                       collection=self.collection)
+            hits = index.search(query, limit)
         except LookupError as exc:
             raise IndexNotFoundError(str(exc)) from exc
-        return _hits(points)
+        chunks = self.services.ledger.get_chunks(h.id for h in hits if not h.payload)
+        # A chunk removed since the keyword index was last refreshed is not served.
+        return [(Chunk.from_payload(h.id, h.payload) if h.payload else chunks[h.id], h.score)
+                for h in hits if h.payload or h.id in chunks]
 
     def _qdrant_hybrid(self, query: str, k: int, candidates: int,
                        rrf_k: int) -> list[tuple[Chunk, float]]:
@@ -145,20 +148,14 @@ class Searcher:
                 raise IndexNotFoundError(str(exc)) from exc
 
     def _bm25(self, query: str, limit: int) -> list[tuple[Chunk, float]]:
-        if self.keyword_index == "qdrant":
-            return self._qdrant_keyword(query, limit)
-        path = self.services.settings.bm25_path
-        if not path.exists():
-            raise IndexNotFoundError("the BM25 index does not exist yet")
-        hits = load_cached(path).search(query, limit)
-        chunks = self.services.ledger.get_chunks(chunk_id for chunk_id, _ in hits)
-        # A chunk removed since the last BM25 refresh is not served.
-        return [(chunks[cid], score) for cid, score in hits if cid in chunks]
+        return self._keyword_hits(self.keywords, query, limit)
 
     def sparse_search(self, query: str, k: int) -> list[SearchHit]:
         """BM25 from the collection's sparse vectors, whatever RAG_KEYWORD_INDEX says."""
+        index = SparseVectorKeywords(self.services.qdrant, lambda: self.collection,
+                                     self._languages)
         return [SearchHit(i, s, c) for i, (c, s) in
-                enumerate(self._qdrant_keyword(query, k), 1)]
+                enumerate(self._keyword_hits(index, query, k), 1)]
 
     def search(self, query: str, k: int = 10, mode: Mode = "hybrid",
                candidates: int = CANDIDATES, rrf_k: int | None = None) -> list[SearchHit]:

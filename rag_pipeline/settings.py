@@ -31,6 +31,15 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def sensor_interval_seconds() -> int:
+    """Seconds between two ticks of the source sensor (RAG_SENSOR_INTERVAL_SECONDS): read when
+    the Dagster definitions load, since Dagster fixes a sensor's interval there."""
+    seconds = _env_int("RAG_SENSOR_INTERVAL_SECONDS", 30)
+    if seconds < 1:
+        raise ValueError(f"RAG_SENSOR_INTERVAL_SECONDS must be at least 1, got {seconds}")
+    return seconds
+
+
 def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     raw = os.environ.get(name, "").strip()
     return tuple(p.strip() for p in raw.split(",") if p.strip()) if raw else default

@@ -1,5 +1,10 @@
 """Dagster resources: typed configuration for the pipeline, secrets through EnvVar."""
 
-from resources.pipeline import PipelineSettingsResource, QdrantResource, pipeline_services
+from resources.pipeline import (
+    PipelineSettingsResource,
+    QdrantResource,
+    pipeline_services,
+    pipeline_settings,
+)
 
-__all__ = ["PipelineSettingsResource", "QdrantResource", "pipeline_services"]
+__all__ = ["PipelineSettingsResource", "QdrantResource", "pipeline_services", "pipeline_settings"]

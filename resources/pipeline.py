@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource
-from pydantic import Field
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import Field, PrivateAttr
 
-from rag_pipeline.pipeline.services import PipelineServices
+from rag_pipeline.pipeline.services import PipelineServices, open_vector_index
+from rag_pipeline.ports import VectorIndex
 from rag_pipeline.settings import (
     DEFAULT_COLLECTION_ALIAS,
     DEFAULT_EMBEDDING_MODEL,
@@ -105,7 +107,13 @@ class PipelineSettingsResource(ConfigurableResource):
 
 
 class QdrantResource(ConfigurableResource):
-    """Qdrant: embedded local mode under the data folder unless `url` is set."""
+    """The vector index of a run: Qdrant Edge under the data folder unless `url` is set.
+
+    The resource owns the adapter: every step of a run gets the same one, opened at its first
+    use (where it lives depends on the pipeline resource's data folder) and closed in
+    `teardown_after_execution`. What stays open between steps is the adapter's call
+    (`run_session`): nothing on Edge, whose opens are cheap, so searches interleave with a run;
+    the one opening on qdrant-client's local mode, which loads every point on open."""
 
     url: str | None = Field(default=None, description="Qdrant server URL (QDRANT_URL)")
     api_key: str | None = Field(default=None, description="Qdrant API key (QDRANT_API_KEY)")
@@ -121,15 +129,38 @@ class QdrantResource(ConfigurableResource):
                    collection_alias=settings.collection_alias,
                    embedded=settings.qdrant_embedded)
 
+    _store: VectorIndex | None = PrivateAttr(default=None)
+    _held: ExitStack = PrivateAttr(default_factory=ExitStack)
+
+    def store(self, settings: Settings) -> VectorIndex:
+        if self._store is None:
+            self._store = open_vector_index(settings)
+            self._held.enter_context(self._store.run_session())
+        return self._store
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        store, self._store = self._store, None
+        try:
+            self._held.close()
+        finally:
+            if store is not None:
+                store.close()
+
 
 def pipeline_services(
     pipeline: PipelineSettingsResource, qdrant: QdrantResource
 ) -> PipelineServices:
+    """What a step calls the core with: the settings, and the run's vector index."""
+    settings = pipeline_settings(pipeline, qdrant)
+    return PipelineServices(settings, vector_index=qdrant.store(settings))
+
+
+def pipeline_settings(pipeline: PipelineSettingsResource, qdrant: QdrantResource) -> Settings:
     quality = QualityThresholds(**{
         name: getattr(pipeline, name) for name in asdict(_QUALITY)
         if name in PipelineSettingsResource.model_fields
     })
-    settings = Settings(
+    return Settings(
         source_dir=Path(pipeline.source_dir).expanduser(),
         data_dir=Path(pipeline.data_dir).expanduser(),
         qdrant_url=qdrant.url or None,
@@ -161,4 +192,3 @@ def pipeline_services(
         quality=quality,
         golden_set=Path(pipeline.golden_set) if pipeline.golden_set else None,
     )
-    return PipelineServices(settings)

@@ -15,4 +15,4 @@ if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -
         echo "warning: could not install ${missing[*]}; their tests will be skipped" >&2
 fi
 .venv/bin/ruff check .
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest --durations=15 "$@"  # the slowest tests, to keep CI within budget

@@ -20,22 +20,23 @@ from dagster._core.storage.tags import (
 )
 
 from rag_pipeline.ledger import Ledger
+from rag_pipeline.settings import sensor_interval_seconds
 from rag_pipeline.watch import mass_deletion_reason, pending_changes
-from resources import PipelineSettingsResource, QdrantResource, pipeline_services
+from resources import PipelineSettingsResource, QdrantResource, pipeline_settings
 
 INGEST_JOB = "ingest_job"
 _IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
               DagsterRunStatus.STARTED]
 
 
-@sensor(job_name=INGEST_JOB, minimum_interval_seconds=30,
+@sensor(job_name=INGEST_JOB, minimum_interval_seconds=sensor_interval_seconds(),
         default_status=DefaultSensorStatus.RUNNING)
 def source_folder_sensor(
     context: SensorEvaluationContext, pipeline: PipelineSettingsResource, qdrant: QdrantResource
 ) -> SensorResult | SkipReason:
     """Watches the source folder (stat only, no file reads) and requests one run covering the
     shards whose documents were added, changed or deleted. Refuses mass deletions."""
-    settings = pipeline_services(pipeline, qdrant).settings
+    settings = pipeline_settings(pipeline, qdrant)
     try:
         changes = pending_changes(settings, Ledger(settings.ledger_path))
     except OSError as exc:  # unmounted share, permission error...

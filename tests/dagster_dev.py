@@ -58,13 +58,16 @@ class DagsterDev:
 
 
 @contextmanager
-def dagster_dev(tmp: Path, source: Path, data: Path, timeout: float = 120) -> Iterator[DagsterDev]:
+def dagster_dev(tmp: Path, source: Path, data: Path, timeout: float = 120,
+                sensor_interval_seconds: int | None = None) -> Iterator[DagsterDev]:
     home = tmp / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(PROJECT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "RAG_SOURCE_DIR": str(source),
            "RAG_DATA_DIR": str(data)}
+    if sensor_interval_seconds is not None:
+        env["RAG_SENSOR_INTERVAL_SECONDS"] = str(sensor_interval_seconds)
     log = tmp / "dagster-dev.log"
     dagster = Path(sys.executable).parent / "dagster"
     with log.open("wb") as out:

@@ -16,7 +16,8 @@ MARKER = "Quetzalcoatlus"
 def test_drop_a_file_then_delete_it(tmp_path: Path) -> None:
     source, data = tmp_path / "source", tmp_path / "data"
     source.mkdir()
-    with dagster_dev(tmp_path, source, data) as dev:
+    # Ticks every 5 s, not the default 30: the test is about what a tick does, not when.
+    with dagster_dev(tmp_path, source, data, sensor_interval_seconds=5) as dev:
         write_docx(source / "incoming" / "pterosaurs.docx", "Pterosaurs", [
             ("Giants", f"{MARKER} northropi was one of the largest flying animals, with a "
                        "wingspan of about ten metres."),

@@ -17,6 +17,9 @@ from tests.fixtures import write_knowledge_base
 from tests.tiny_model import build_tiny_model
 
 QUESTION = "Sicilian Defence chess opening"
+IN_PROCESS = {"embedding_workers": 1}
+"""Model B embeds in the test's process: worker processes serve one model at a time, so B in
+workers would stop model A's, and every switch back would start them again (10-20 s each)."""
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +48,7 @@ def test_backfill_swap_rollback_and_back(model_a: Settings, tiny_model: str) -> 
     chunks = a_services.ledger.num_chunks()
     before = [h.chunk.chunk_id for h in Searcher(model_a).search(QUESTION, k=3, mode="dense")]
 
-    model_b = replace(model_a, embedding_model=tiny_model, golden_set=None)
+    model_b = replace(model_a, embedding_model=tiny_model, golden_set=None, **IN_PROCESS)
     b_services = PipelineServices(model_b)
     collection_b = b_services.target_collection
     assert collection_b != collection_a and "tiny-model" in collection_b
@@ -94,7 +97,8 @@ def test_a_collection_that_fails_its_checks_is_not_published(
     golden.write_text(json.dumps([{"question": QUESTION, "expected": "volcanoes.md"},
                                   {"question": "bee swarm", "expected": "bread.html"}]))
     quality = replace(model_a.quality, retrieval_k=1, min_retrieval_recall=1.0)
-    model_b = replace(model_a, embedding_model=tiny_model, golden_set=golden, quality=quality)
+    model_b = replace(model_a, embedding_model=tiny_model, golden_set=golden, quality=quality,
+                      **IN_PROCESS)
     live_before = PipelineServices(model_a).qdrant.live()
     reports = run_ingest(model_b)
     assert reports["published_collection"]["published"] is False
@@ -106,7 +110,7 @@ def test_a_collection_that_fails_its_checks_is_not_published(
 
 def test_changed_documents_during_migration_reach_the_new_collection(
         model_a: Settings, tiny_model: str) -> None:
-    model_b = replace(model_a, embedding_model=tiny_model, golden_set=None)
+    model_b = replace(model_a, embedding_model=tiny_model, golden_set=None, **IN_PROCESS)
     run_ingest(model_b, shards=[f"{i:02d}" for i in range(16)])
     (model_a.source_dir / "bread.html").unlink()
     run_ingest(model_b)  # B is live and the target: deltas as usual
@@ -119,7 +123,8 @@ def test_changed_documents_during_migration_reach_the_new_collection(
 
 def test_switch_to_the_second_real_model_served_by_onnx(model_a: Settings) -> None:
     """paraphrase-MiniLM-L3-v2 ships as a bare ONNX file: it embeds, backfills and goes live."""
-    model_b = replace(model_a, embedding_model="paraphrase-MiniLM-L3-v2", golden_set=None)
+    model_b = replace(model_a, embedding_model="paraphrase-MiniLM-L3-v2", golden_set=None,
+                      **IN_PROCESS)
     services = PipelineServices(model_b)
     assert services.model.backend == "onnx" and services.model.max_seq_length == 128
     reports = run_ingest(model_b)

@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 from dagster import materialize
 
+import resources.pipeline
 from assets import ALL_ASSETS
 from assets.ingest_run import run_ingest
 from rag_pipeline.bm25_store import BM25Index
 from rag_pipeline.ids import all_shard_keys, shard_for
 from rag_pipeline.ledger import Ledger
 from rag_pipeline.pipeline.checks import same_ranking
-from rag_pipeline.pipeline.services import PipelineServices
+from rag_pipeline.pipeline.services import PipelineServices, open_vector_index
+from rag_pipeline.ports import VectorIndex
 from rag_pipeline.search import Searcher
 from rag_pipeline.settings import Settings
 from resources import PipelineSettingsResource, QdrantResource
@@ -42,6 +44,10 @@ def bump_mtime(path: Path) -> None:
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
 
 
+FIRST_RUN_OPENINGS: dict[str, tuple[int, int]] = {}
+"""Per engine: adapters the first run created, and times it opened the store's folder."""
+
+
 @pytest.fixture(scope="module", params=["edge", "local-mode"])
 def knowledge_base(tmp_path_factory: pytest.TempPathFactory,
                    request: pytest.FixtureRequest) -> Settings:
@@ -52,9 +58,39 @@ def knowledge_base(tmp_path_factory: pytest.TempPathFactory,
     write_knowledge_base(root / "source")
     settings = Settings(source_dir=root / "source", data_dir=root / "data",
                         qdrant_embedded=request.param)
-    reports = run_ingest(settings)
+    adapters: list[VectorIndex] = []
+    opens = [0]
+
+    def counting_factory(settings: Settings) -> VectorIndex:
+        store = open_vector_index(settings)
+        adapters.append(store)
+        real_open = store._open  # type: ignore[attr-defined]
+
+        def counting_open() -> object:
+            opens[0] += 1
+            return real_open()
+
+        store._open = counting_open  # type: ignore[attr-defined]
+        return store
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(resources.pipeline, "open_vector_index", counting_factory)
+        reports = run_ingest(settings)
+    FIRST_RUN_OPENINGS[request.param] = (len(adapters), opens[0])
     assert reports["extracted_documents"]["num_documents_new"] == 5
     return settings
+
+
+def test_a_run_opens_its_vector_index_once_and_gives_it_back(knowledge_base: Settings) -> None:
+    adapters, opens = FIRST_RUN_OPENINGS[knowledge_base.qdrant_embedded]
+    assert adapters == 1  # the resource's, shared by every step
+    if knowledge_base.qdrant_embedded == "local-mode":
+        assert opens == 1  # each open loads every point: held from first use to teardown
+    else:
+        assert opens > 1  # Edge opens per call, so searches interleave with the run
+    store = open_vector_index(knowledge_base)
+    store.lock_timeout_seconds = 1  # type: ignore[attr-defined]
+    assert store.count() == index_sizes(knowledge_base)[0]  # the lock was given back
 
 
 def test_both_indexes_describe_the_same_chunks(knowledge_base: Settings) -> None:

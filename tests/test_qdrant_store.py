@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from filelock import Timeout
 
-from rag_pipeline import qdrant_store
 from rag_pipeline.edge_store import EdgeStore
 from rag_pipeline.qdrant_store import QdrantStore
 from rag_pipeline.sparse_bm25 import SparseVector
@@ -50,8 +49,8 @@ def test_a_held_store_shuts_other_clients_out(tmp_path: Path, engine: str) -> No
 
 def test_a_bulk_upsert_inside_holding_lets_searches_in_between_sessions(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(qdrant_store, "_POINTS_PER_SESSION", 100)
     store = QdrantStore(path=tmp_path / "q")
+    store.points_per_session = 100
     other = QdrantStore(path=tmp_path / "q", lock_timeout_seconds=0.5)
     seen: list[int | str | None] = []
     real_retry = QdrantStore._retry

@@ -36,7 +36,7 @@ def write(folder: Path, name: str, text: str = "hello") -> Path:
 
 def tick(settings: Settings, instance: DagsterInstance | None = None,
          cursor: str | None = None) -> SensorResult | SkipReason:
-    context = build_sensor_context(
+    with build_sensor_context(  # a context manager: the qdrant resource has a teardown
         instance=instance or DagsterInstance.ephemeral(),
         cursor=cursor,
         resources={
@@ -44,8 +44,8 @@ def tick(settings: Settings, instance: DagsterInstance | None = None,
                                                  data_dir=str(settings.data_dir)),
             "qdrant": QdrantResource(),
         },
-    )
-    return source_folder_sensor(context)
+    ) as context:
+        return source_folder_sensor(context)
 
 
 def record_in_ledger(settings: Settings) -> None:

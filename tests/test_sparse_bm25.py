@@ -104,3 +104,33 @@ def test_a_planted_pickle_is_refused_without_running_it(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         BM25Index.load(planted)
     assert not marker.exists()
+
+
+def test_both_keyword_index_adapters_answer_alike_through_the_port(tmp_path: Path) -> None:
+    """rank-bm25's file and a Qdrant Edge collection's sparse vectors, each behind the keyword
+    index port: the same chunks, ranked alike, with the same scores."""
+    from rag_pipeline.bm25_store import RankBM25File
+    from rag_pipeline.edge_store import EdgeStore
+    from rag_pipeline.keyword_indexes import SparseVectorKeywords
+
+    chunks = generated_corpus(400, seed=11)
+    terms = [bm25_terms(text, language) for _, text, language in chunks]
+    parameters = BM25Parameters(k1=0.9, b=0.4, avgdl=mean_length(terms))
+    BM25Index.build(chunks, avgdl=parameters.avgdl).save(tmp_path / "index.npz")
+    store = EdgeStore(path=tmp_path / "edge")
+    store.ensure_collection("c", 4)
+    ids = [chunk_id for chunk_id, _, _ in chunks]
+    store.upsert("c", ids, np.ones((len(ids), 4), dtype=np.float32),
+                 [{"document_id": i, "text": text} for i, text, _ in chunks],
+                 [weights(t, parameters) for t in terms])
+    store.point_alias("c")
+    file_index = RankBM25File(tmp_path / "index.npz")
+    sparse_index = SparseVectorKeywords(store, lambda: None, lambda: ["en", "de"])
+    for query in ("protein kinase", "the immune response", "vaccine und trial", "liver"):
+        expected = [(h.id, h.score) for h in file_index.search(query, 10)]
+        got = [(h.id, h.score) for h in sparse_index.search(query, 10)]
+        assert len(expected) == 10 and same_ranking(expected, got), query
+        assert [s for _, s in got] == pytest.approx([s for _, s in expected], rel=1e-5)
+    assert all(h.payload == {} for h in file_index.search("liver", 3))  # ids: read the ledger
+    with pytest.raises(LookupError):
+        RankBM25File(tmp_path / "missing.npz").search("liver", 3)

@@ -91,7 +91,7 @@ def verified(services: PipelineServices, name: str,
 
 def qdrant_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
     def run() -> dict[str, CheckOutcome]:
-        with services.qdrant.holding():  # one open of the local store for all the checks
+        with services.qdrant.holding():  # one open for all the checks, not one per call
             return _qdrant_index_checks(services)
 
     checks = verified(services, "qdrant_index", run)
@@ -123,7 +123,7 @@ def failed_documents(services: PipelineServices) -> CheckOutcome:
 
 def bm25_index_checks(services: PipelineServices) -> dict[str, CheckOutcome]:
     def run() -> dict[str, CheckOutcome]:
-        with services.qdrant.holding():  # one open of the local store for all the checks
+        with services.qdrant.holding():  # one open for all the checks, not one per call
             return _bm25_index_checks(services)
 
     return verified(services, "bm25_index", run, with_bm25=True)

@@ -56,7 +56,7 @@ def publish(services: PipelineServices, log: Log, force: bool = False
         return ({"target_collection": target, "previous_collection": target, "published": False,
                  "reason": "already live", "live_collection": target,
                  "publish_seconds": round(time.perf_counter() - started, 3)}, gates)
-    with services.qdrant.holding():  # one open of the local store for gates and swap
+    with services.qdrant.holding():  # one open for the gates and the swap
         report, gates = _publish(services, log, force)
     if (state is not None and report["live_collection"] == target
             and services.index_state() == state):

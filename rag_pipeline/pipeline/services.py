@@ -37,11 +37,36 @@ class Log(Protocol):
     def warning(self, msg: str) -> None: ...
 
 
+def open_vector_index(settings: Settings) -> VectorIndex:
+    """The vector index adapter the settings choose (a new backend: one more branch)."""
+    s = settings
+    if s.qdrant_url is None and s.qdrant_embedded not in EMBEDDED_ENGINES:
+        raise ValueError(f"RAG_QDRANT_EMBEDDED must be one of {', '.join(EMBEDDED_ENGINES)},"
+                         f" got {s.qdrant_embedded!r}")
+    if s.qdrant_url is None and s.qdrant_embedded == "edge":
+        from rag_pipeline.edge_store import EdgeStore
+
+        return EdgeStore(path=s.qdrant_path, alias=s.collection_alias)
+    from rag_pipeline.qdrant_store import QdrantStore  # qdrant-client: slow to import
+
+    return QdrantStore(
+        path=s.qdrant_path,
+        url=s.qdrant_url,
+        api_key=s.qdrant_api_key,
+        timeout_seconds=s.qdrant_timeout_seconds,
+        alias=s.collection_alias,
+    )
+
+
 class PipelineServices:
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None,
+                 vector_index: VectorIndex | None = None) -> None:
+        """`vector_index`: one a Dagster resource opened for the run (otherwise opened here,
+        on first use)."""
         self.settings = settings
         self._embedder = embedder
         self._injected = embedder is not None
+        self._vector_index = vector_index
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -92,24 +117,7 @@ class PipelineServices:
 
     @cached_property
     def qdrant(self) -> VectorIndex:
-        """The vector index adapter the settings choose (a new backend: one more branch)."""
-        s = self.settings
-        if s.qdrant_url is None and s.qdrant_embedded not in EMBEDDED_ENGINES:
-            raise ValueError(f"RAG_QDRANT_EMBEDDED must be one of {', '.join(EMBEDDED_ENGINES)},"
-                             f" got {s.qdrant_embedded!r}")
-        if s.qdrant_url is None and s.qdrant_embedded == "edge":
-            from rag_pipeline.edge_store import EdgeStore
-
-            return EdgeStore(path=s.qdrant_path, alias=s.collection_alias)
-        from rag_pipeline.qdrant_store import QdrantStore  # qdrant-client: slow to import
-
-        return QdrantStore(
-            path=s.qdrant_path,
-            url=s.qdrant_url,
-            api_key=s.qdrant_api_key,
-            timeout_seconds=s.qdrant_timeout_seconds,
-            alias=s.collection_alias,
-        )
+        return self._vector_index or open_vector_index(self.settings)
 
     @cached_property
     def model(self) -> EmbeddingModelSpec:

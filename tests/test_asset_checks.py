@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -103,8 +104,6 @@ def test_payload_check_samples_every_point_when_small(indexed: Settings) -> None
 
 
 def test_retrieval_smoke_uses_the_golden_set(indexed: Settings, tmp_path: Path) -> None:
-    from dataclasses import replace
-
     golden = tmp_path / "golden.json"
     golden.write_text(json.dumps([
         {"question": "Sicilian Defence chess opening", "expected": "chess.txt"},
@@ -168,3 +167,21 @@ def test_unchanged_indexes_are_not_verified_again_but_any_write_is(indexed: Sett
     reports = run_ingest(indexed)
     passed, text = reports["checks"]["qdrant_index_payload_matches"]
     assert not passed and "unchanged since verified" not in text
+
+
+def test_index_checks_catch_tampering_on_the_qdrant_client_path(settings: Settings) -> None:
+    """The same checks through qdrant-client (local mode standing in for a server): a point
+    no document owns and a payload that differs from its chunk are both found."""
+    local = replace(settings, qdrant_embedded="local-mode")
+    write_knowledge_base(local.source_dir)
+    reports = run_ingest(local)
+    assert all(passed for passed, _ in reports["checks"].values())
+    services = PipelineServices(local)
+    some_id = services.ledger.chunk_id_list()[0]
+    rewrite_point(services, some_id, payload={
+        **services.ledger.get_chunks([some_id])[some_id].payload(), "text": "tampered"})
+    add_orphan(services, "00000000-0000-0000-0000-000000000001")
+    outcomes = qdrant_index_checks(services)
+    assert outcomes["no_orphans"].metadata["num_orphans"] == 1
+    assert not outcomes["payload_matches"].passed
+    assert outcomes["payload_matches"].metadata["worst"][0]["chunk_id"] == some_id

@@ -96,7 +96,9 @@ class Searcher:
             hits = index.search(query, limit)
         except LookupError as exc:
             raise IndexNotFoundError(str(exc)) from exc
-        chunks = self.services.ledger.get_chunks(h.id for h in hits if not h.payload)
+        ids_only = [h.id for h in hits if not h.payload]
+        # Sparse-vector hits carry their chunks: the ledger is read only for rank-bm25's ids.
+        chunks = self.services.ledger.get_chunks(ids_only) if ids_only else {}
         # A chunk removed since the keyword index was last refreshed is not served.
         return [(Chunk.from_payload(h.id, h.payload) if h.payload else chunks[h.id], h.score)
                 for h in hits if h.payload or h.id in chunks]

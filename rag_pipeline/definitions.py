@@ -37,6 +37,8 @@ defs = Definitions(
             source_dir=_from_env("RAG_SOURCE_DIR", str(_defaults.source_dir)),
             data_dir=_from_env("RAG_DATA_DIR", str(_defaults.data_dir)),
             embedding_model=_from_env("RAG_EMBEDDING_MODEL", _defaults.embedding_model),
+            embedding_url=_from_env("RAG_EMBEDDING_URL", None),
+            embedding_api_key=_from_env("RAG_EMBEDDING_API_KEY", None),
         ),
         "qdrant": QdrantResource(
             url=_from_env("QDRANT_URL", None),

@@ -20,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from rag_pipeline.models import EmbeddingModelSpec
+from rag_pipeline.settings import EmbeddingEndpoint
 from rag_pipeline.tokenization import tokenizer_for
 
 logger = logging.getLogger(__name__)
@@ -110,6 +111,17 @@ class WindowingEmbedder:
     def dimension(self) -> int:
         return self.backend.dimension
 
+    @property
+    def progress_slice(self) -> int | None:
+        """Texts per slice the backend wants (a remote one: one round of requests)."""
+        return getattr(self.backend, "progress_slice", None)
+
+    def usage_counts(self) -> dict[str, float]:
+        """The backend's counters (a remote one: requests, retries, throttled seconds, tokens);
+        empty for local models."""
+        counts = getattr(self.backend, "usage_counts", None)
+        return counts() if counts is not None else {}
+
     @staticmethod
     def _windows(text: str, offsets: list[tuple[int, int]], limit: int) -> list[tuple[str, int]]:
         return [(text[offsets[i][0] : offsets[min(i + limit, len(offsets)) - 1][1]],
@@ -182,7 +194,7 @@ class _Plan:
     """Per text, its windows and their token counts; None when every text fits."""
 
 
-_embedders: dict[tuple[str, int, str, int], WindowingEmbedder] = {}
+_embedders: dict[tuple[object, ...], WindowingEmbedder] = {}
 _embedders_lock = threading.Lock()
 
 
@@ -214,21 +226,32 @@ def resolve_device(device: str) -> str:
 
 
 def embedder_for(spec: EmbeddingModelSpec, batch_size: int = 32,
-                 device: str = "cpu", workers: int = 1) -> WindowingEmbedder:
+                 device: str = "cpu", workers: int = 1,
+                 endpoint: EmbeddingEndpoint | None = None) -> WindowingEmbedder:
     """One loaded model per process: repeated in-process runs do not reload it.
 
     workers > 1 (CPU only): the model runs in that many worker processes, each with an equal
     share of the cores as threads (`embedding_pool`), started on first use. workers = 1: in this
     process, with torch's default threads (a search's single query). On a GPU the model runs
-    in this process, in fp16, with larger batches; ONNX models run on the CPU."""
-    device = resolve_device(device)
-    if device != "cpu" and spec.backend != "onnx":
+    in this process, in fp16, with larger batches; ONNX models run on the CPU. An `openai:`
+    model is asked of `endpoint` (`remote_embedding`): no device, no worker process."""
+    if spec.backend == "openai":
+        device, workers = "remote", 1
+    else:
+        device = resolve_device(device)
+    if device not in ("cpu", "remote") and spec.backend != "onnx":
         batch_size *= GPU_BATCH_FACTOR
-    key = (spec.fingerprint, spec.backend, str(spec.path), batch_size, device, workers)
+    key = (spec.fingerprint, spec.backend, str(spec.path), batch_size, device, workers,
+           endpoint if spec.backend == "openai" else None)
     with _embedders_lock:
         if key not in _embedders:
             backend: Embedder
-            if workers > 1 and device == "cpu":
+            if spec.backend == "openai":
+                from rag_pipeline.remote_embedding import OpenAIEndpointEmbedder
+
+                backend = OpenAIEndpointEmbedder(spec, endpoint or EmbeddingEndpoint(),
+                                                 batch_size)
+            elif workers > 1 and device == "cpu":
                 from rag_pipeline.embedding_pool import PooledEmbedder, usable_cores
 
                 backend = PooledEmbedder(spec, batch_size, workers,

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 
 def _minilm_l6_path() -> Path:
@@ -64,7 +65,8 @@ class EmbeddingModelSpec:
     fingerprint: str
     """Changes whenever the vectors would change (weights, config, sequence length, norm)."""
     backend: str = "sentence-transformers"
-    """"sentence-transformers" or "onnx" (onnxruntime, mean pooling)."""
+    """"sentence-transformers", "onnx" (onnxruntime, mean pooling) or "openai" (a remote
+    OpenAI-compatible endpoint, `remote_embedding`)."""
     tokenizer_path: Path | None = None
     """Folder with the tokenizer (tokenizer.json); None: the model folder."""
 
@@ -99,8 +101,48 @@ def _onnx_spec(name: str) -> EmbeddingModelSpec:
     )
 
 
+REMOTE_PREFIX = "openai:"
+REMOTE_MAX_TOKENS = 512
+"""A remote model's window unless the reference says (`max_tokens=`), in the chunking
+tokenizer's tokens: within what the usual served embedding models accept."""
+
+
+def _remote_spec(reference: str) -> EmbeddingModelSpec:
+    """`openai:<model>[?dimensions=N&max_tokens=M]`: a model behind an OpenAI-compatible API.
+
+    What makes its vectors is named here (model, dimensions, window) and goes into the
+    fingerprint; where it is served (URL, key, limits) is `Settings.embedding_endpoint`, so a
+    moved endpoint needs no backfill. Its token counts (chunk sizes, windows) come from the
+    packaged BERT WordPiece tokenizer: the provider's own tokenizer is not available offline."""
+    name, _, query = reference.removeprefix(REMOTE_PREFIX).partition("?")
+    options = dict(parse_qsl(query, keep_blank_values=False, strict_parsing=bool(query)))
+    unknown = set(options) - {"dimensions", "max_tokens"}
+    if not name or unknown:
+        raise ValueError(f"embedding model {reference!r}: expected openai:<model>"
+                         "[?dimensions=N&max_tokens=M]"
+                         + (f", not {', '.join(sorted(unknown))}" if unknown else ""))
+    try:
+        dimensions = int(options["dimensions"]) if "dimensions" in options else None
+        max_tokens = int(options.get("max_tokens", REMOTE_MAX_TOKENS))
+    except ValueError:
+        raise ValueError(f"embedding model {reference!r}: dimensions and max_tokens are "
+                         "integers") from None
+    tokenizer_folder = _minilm_l6_path()
+    digest = hashlib.sha256()
+    digest.update(json.dumps(["openai", name, dimensions, max_tokens, INDEX_TEXT_VERSION],
+                             sort_keys=True).encode())
+    digest.update((tokenizer_folder / "tokenizer.json").read_bytes())
+    return EmbeddingModelSpec(
+        name=name, path=tokenizer_folder, max_seq_length=max_tokens, normalize=True,
+        dimension=dimensions, fingerprint=digest.hexdigest()[:12], backend="openai",
+        tokenizer_path=tokenizer_folder,
+    )
+
+
 @lru_cache(maxsize=8)
 def resolve_model(name_or_path: str) -> EmbeddingModelSpec:
+    if name_or_path.startswith(REMOTE_PREFIX):
+        return _remote_spec(name_or_path)
     short_name = name_or_path.rsplit("/", 1)[-1]
     if name_or_path in PACKAGED_MODELS and short_name in ONNX_MODELS:
         return _onnx_spec(short_name)

@@ -71,7 +71,8 @@ class Searcher:
         if record is None or record.fingerprint == self.services.model.fingerprint:
             return self.services.query_embedder
         spec = resolve_model(record.model)
-        return embedder_for(spec, self.services.settings.embedding_batch_size)
+        return embedder_for(spec, self.services.settings.embedding_batch_size,
+                            endpoint=self.services.settings.embedding_endpoint)
 
     @property
     def keyword_index(self) -> str:

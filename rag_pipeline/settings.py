@@ -90,6 +90,44 @@ class QualityThresholds:
 
 
 @dataclass(frozen=True)
+class EmbeddingEndpoint:
+    """Where an `openai:` embedding model is served: an OpenAI-compatible `/v1/embeddings` API
+    (OpenAI, Text Embeddings Inference, vLLM, Ollama, Infinity). Env vars RAG_EMBEDDING_*; how
+    the vectors are made (model, dimensions) is the model reference, not these."""
+
+    url: str | None = None
+    """The API's base URL, e.g. https://api.openai.com/v1 (requests go to {url}/embeddings)."""
+    api_key: str | None = field(default=None, repr=False)
+    concurrency: int = 4
+    """Requests in flight at once."""
+    requests_per_minute: int = 0
+    """The provider's request limit (0: none): requests wait for their turn instead of 429s."""
+    tokens_per_minute: int = 0
+    """The provider's token limit (0: none), counted with the chunking tokenizer."""
+    timeout_seconds: float = 60.0
+    max_attempts: int = 6
+    """Tries per request on a 429, a 5xx, a timeout or a dropped connection, then it fails."""
+    backoff_seconds: float = 1.0
+    """The first retry waits up to this long (random, doubling per attempt, at most 60 s)
+    unless the answer says how long (Retry-After)."""
+
+    @classmethod
+    def from_env(cls) -> EmbeddingEndpoint:
+        d = cls()
+        return cls(
+            url=os.environ.get("RAG_EMBEDDING_URL", "").strip() or None,
+            api_key=os.environ.get("RAG_EMBEDDING_API_KEY", "").strip() or None,
+            concurrency=_env_int("RAG_EMBEDDING_CONCURRENCY", d.concurrency),
+            requests_per_minute=_env_int("RAG_EMBEDDING_REQUESTS_PER_MINUTE",
+                                         d.requests_per_minute),
+            tokens_per_minute=_env_int("RAG_EMBEDDING_TOKENS_PER_MINUTE", d.tokens_per_minute),
+            timeout_seconds=float(_env("RAG_EMBEDDING_TIMEOUT_SECONDS", str(d.timeout_seconds))),
+            max_attempts=_env_int("RAG_EMBEDDING_MAX_ATTEMPTS", d.max_attempts),
+            backoff_seconds=float(_env("RAG_EMBEDDING_BACKOFF_SECONDS", str(d.backoff_seconds))),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the core needs to know about where things are and how to process them."""
 
@@ -108,6 +146,8 @@ class Settings:
     """Embedding worker processes, each with cores / workers threads; 1: in the run's process."""
     embedding_device: str = "auto"
     """auto (CUDA, then Apple's MPS, then the CPU), cpu, cuda, cuda:N or mps."""
+    embedding_endpoint: EmbeddingEndpoint = field(default_factory=EmbeddingEndpoint)
+    """Where an `openai:` model is served."""
     chunk_tokens: int = 200
     chunk_overlap_tokens: int = 32
     include_globs: tuple[str, ...] = ("**/*",)
@@ -152,6 +192,7 @@ class Settings:
             embedding_batch_size=_env_int("RAG_EMBEDDING_BATCH_SIZE", 32),
             embedding_workers=_env_int("RAG_EMBEDDING_WORKERS", 2),
             embedding_device=_env("RAG_EMBEDDING_DEVICE", "auto"),
+            embedding_endpoint=EmbeddingEndpoint.from_env(),
             chunk_tokens=_env_int("RAG_CHUNK_TOKENS", 200),
             chunk_overlap_tokens=_env_int("RAG_CHUNK_OVERLAP_TOKENS", 32),
             include_globs=_env_list("RAG_INCLUDE_GLOBS", ("**/*",)),

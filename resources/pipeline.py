@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,13 @@ from rag_pipeline.ports import VectorIndex
 from rag_pipeline.settings import (
     DEFAULT_COLLECTION_ALIAS,
     DEFAULT_EMBEDDING_MODEL,
+    EmbeddingEndpoint,
     QualityThresholds,
     Settings,
 )
 
 _QUALITY = QualityThresholds()
+_ENDPOINT = EmbeddingEndpoint()
 
 
 class PipelineSettingsResource(ConfigurableResource):
@@ -35,6 +37,22 @@ class PipelineSettingsResource(ConfigurableResource):
                                    "with cores / workers threads (RAG_EMBEDDING_WORKERS)")
     embedding_device: str = Field(default="auto", description="auto (CUDA, then MPS, then CPU), "
                                   "cpu, cuda, cuda:N or mps (RAG_EMBEDDING_DEVICE)")
+    embedding_url: str | None = Field(default=None, description="OpenAI-compatible API serving "
+                                      "an openai: model, e.g. https://api.openai.com/v1 "
+                                      "(RAG_EMBEDDING_URL)")
+    embedding_api_key: str | None = Field(default=None, description="Its API key "
+                                          "(RAG_EMBEDDING_API_KEY)")
+    embedding_concurrency: int = Field(default=_ENDPOINT.concurrency, description="Requests in "
+                                       "flight at once (RAG_EMBEDDING_CONCURRENCY)")
+    embedding_requests_per_minute: int = Field(
+        default=_ENDPOINT.requests_per_minute, description="The provider's request limit, "
+        "0: none (RAG_EMBEDDING_REQUESTS_PER_MINUTE)")
+    embedding_tokens_per_minute: int = Field(
+        default=_ENDPOINT.tokens_per_minute, description="The provider's token limit, 0: none "
+        "(RAG_EMBEDDING_TOKENS_PER_MINUTE)")
+    embedding_timeout_seconds: float = _ENDPOINT.timeout_seconds
+    embedding_max_attempts: int = _ENDPOINT.max_attempts
+    embedding_backoff_seconds: float = _ENDPOINT.backoff_seconds
     chunk_tokens: int = Field(default=200, description="Max tokens per chunk (model tokenizer)")
     chunk_overlap_tokens: int = 32
     include_globs: list[str] = Field(default_factory=lambda: ["**/*"])
@@ -102,6 +120,7 @@ class PipelineSettingsResource(ConfigurableResource):
         }
         values.update({k: v for k, v in asdict(settings.quality).items()
                        if k in cls.model_fields})
+        values.update({f"embedding_{k}": v for k, v in asdict(settings.embedding_endpoint).items()})
         values.update(overrides)
         return cls(**values)
 
@@ -160,6 +179,8 @@ def pipeline_settings(pipeline: PipelineSettingsResource, qdrant: QdrantResource
         name: getattr(pipeline, name) for name in asdict(_QUALITY)
         if name in PipelineSettingsResource.model_fields
     })
+    endpoint = EmbeddingEndpoint(**{
+        name: getattr(pipeline, f"embedding_{name}") for name in asdict(_ENDPOINT)})
     return Settings(
         source_dir=Path(pipeline.source_dir).expanduser(),
         data_dir=Path(pipeline.data_dir).expanduser(),
@@ -172,6 +193,8 @@ def pipeline_settings(pipeline: PipelineSettingsResource, qdrant: QdrantResource
         embedding_batch_size=pipeline.embedding_batch_size,
         embedding_workers=pipeline.embedding_workers,
         embedding_device=pipeline.embedding_device,
+        embedding_endpoint=replace(endpoint, url=endpoint.url or None,
+                                   api_key=endpoint.api_key or None),
         chunk_tokens=pipeline.chunk_tokens,
         chunk_overlap_tokens=pipeline.chunk_overlap_tokens,
         include_globs=tuple(pipeline.include_globs),

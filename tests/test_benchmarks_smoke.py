@@ -85,3 +85,19 @@ def test_scale_benchmark_writes_its_figures(tmp_path: Path) -> None:
     assert 0 < row["hybrid_p50_ms"] <= row["hybrid_p95_ms"]
     assert 0.5 <= row["recall_at_10"] <= 1 and row["cold_search_s"] > 0
     assert row["rank_bm25_p50_ms"] <= row["rank_bm25_p95_ms"]
+
+
+def test_embedding_benchmark_writes_one_row_per_backend(tmp_path: Path) -> None:
+    """The torch-free rows only (the remote path and an unavailable backend): the local
+    backends' code is what the pipeline runs, tested elsewhere."""
+    out = tmp_path / "embedding.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_embedding", "--chunks", "40", "--backends",
+         "remote-c1,remote-c4,openvino-fp32", "--batch-size", "8", "--json", str(out)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {row["backend"]: row for row in json.loads(out.read_text())}
+    assert set(rows) == {"remote-c1", "remote-c4", "openvino-fp32"}
+    assert rows["remote-c1"]["chunks_per_s"] > 0 and rows["remote-c4"]["requests"] == 5
+    assert rows["openvino-fp32"]["available"] is False and rows["openvino-fp32"]["reason"]
+    assert not any(row["default"] for row in rows.values())  # torch-fp32 was not measured

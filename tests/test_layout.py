@@ -52,6 +52,10 @@ ADAPTERS = {
     "qdrant_client": {"rag_pipeline/qdrant_store.py"},
     "qdrant_edge": {"rag_pipeline/edge_store.py"},
     "rank_bm25": {"rag_pipeline/bm25_store.py"},
+    # The remote embedding endpoint: its HTTP client, retries and rate limits.
+    "httpx": {"rag_pipeline/remote_embedding.py"},
+    "tenacity": {"rag_pipeline/remote_embedding.py"},
+    "pyrate_limiter": {"rag_pipeline/remote_embedding.py"},
 }
 
 

@@ -39,6 +39,9 @@ def embed_shards(services: PipelineServices, shards: list[str],
     # Longest first: similar lengths share a batch (less padding), and the ETA errs high.
     missing.sort(key=lambda h: len(texts_by_hash[h]), reverse=True)
     drift = nothing_embedded(spec.name)
+    # A remote endpoint's counters before the probes and chunks: the run reports its share
+    # (zeros when it embeds nothing, so the UI's plots have a point for every run).
+    usage_before = usage_counts(services.embedder) if spec.backend == "openai" else {}
     if missing:
         drift = check_drift(services.embedder.embed, services.embedding_cache, spec.fingerprint,
                             spec.name, services.settings.quality.min_probe_cosine)
@@ -47,11 +50,12 @@ def embed_shards(services: PipelineServices, shards: list[str],
             missing = []  # not one vector of the moved model reaches the cache
     embed_seconds = 0.0
     t0 = time.perf_counter()
+    size = getattr(services.embedder, "progress_slice", None) or _PROGRESS_SLICE
     # The next slice is already being embedded while this one is cached and reported.
     with closing(embed_in_slices(services.embedder, [texts_by_hash[h] for h in missing],
-                                 _PROGRESS_SLICE)) as slices:
-        for start, vectors in zip(range(0, len(missing), _PROGRESS_SLICE), slices, strict=True):
-            part = missing[start : start + _PROGRESS_SLICE]
+                                 size)) as slices:
+        for start, vectors in zip(range(0, len(missing), size), slices, strict=True):
+            part = missing[start : start + size]
             services.embedding_cache.put(spec.fingerprint, dict(zip(part, vectors, strict=True)))
             embed_seconds = time.perf_counter() - t0
             done = start + len(part)
@@ -63,6 +67,9 @@ def embed_shards(services: PipelineServices, shards: list[str],
         services.stages.write(EMBEDDED, shard,
                               replace(batch, embedding_fingerprint=spec.fingerprint))
     seconds = time.perf_counter() - started
+    usage = {f"endpoint_{name}": round(value - usage_before.get(name, 0), 3)
+             for name, value in (usage_counts(services.embedder) if usage_before
+                                 else {}).items()}
     return {
         "num_chunks": len(texts_by_hash),
         "num_chunks_embedded": len(missing),
@@ -72,10 +79,23 @@ def embed_shards(services: PipelineServices, shards: list[str],
         "target_collection": services.target_collection,
         "embedding_model": spec.name,
         "embedding_fingerprint": spec.fingerprint,
-        "embedding_device": "cpu" if spec.backend == "onnx"
-        else resolve_device(services.settings.embedding_device),
+        "embedding_backend": spec.backend,
+        "embedding_device": embedding_device(spec.backend, services.settings.embedding_device),
         "embed_seconds": round(embed_seconds, 3),
         "stage_seconds": round(seconds, 3),
         "chunks_per_second": round(len(missing) / embed_seconds, 1) if embed_seconds else 0.0,
         "drift_probe_baseline": str(drift.metadata["probe_baseline"]),
+        **usage,
     }, drift
+
+
+def usage_counts(embedder: object) -> dict[str, float]:
+    """A remote backend's counters (requests, retries, throttled seconds, tokens), else none."""
+    counts = getattr(embedder, "usage_counts", None)
+    return counts() if counts is not None else {}
+
+
+def embedding_device(backend: str, configured: str) -> str:
+    if backend == "openai":
+        return "remote"
+    return "cpu" if backend == "onnx" else resolve_device(configured)

@@ -143,7 +143,8 @@ class PipelineServices:
         if exported is not None:  # no torch in a search process (`query_graph`)
             return embedder_for(exported, self.settings.embedding_batch_size)
         return embedder_for(self.model, self.settings.embedding_batch_size,
-                            device=self.settings.embedding_device)
+                            device=self.settings.embedding_device,
+                            endpoint=self.settings.embedding_endpoint)
 
     def export_query_graph(self) -> str:
         """Export the configured model for torch-free query embedding, once; returns where
@@ -163,5 +164,6 @@ class PipelineServices:
         if self._embedder is None:
             self._embedder = embedder_for(self.model, self.settings.embedding_batch_size,
                                           device=self.settings.embedding_device,
-                                          workers=self.settings.embedding_workers)
+                                          workers=self.settings.embedding_workers,
+                                          endpoint=self.settings.embedding_endpoint)
         return self._embedder

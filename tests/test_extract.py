@@ -100,6 +100,66 @@ def test_unstructured_formats_are_read_without_language_detection(
 
 EMAIL_BODY = "The on-call rota for the next quarter is attached. Swap shifts by Friday."
 
+MARKDOWN = """# Runbook
+
+## Restart
+
+When the queue stalls, restart the worker. Then check the dashboard. It should drain in
+minutes.
+
+| Service | Owner |
+|---|---|
+| billing | Ana |
+| search | Raj |
+
+```
+systemctl restart worker
+```
+
+- first item of a list
+- second item
+
+Short line
+"""
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("runbook.md", MARKDOWN), ("notes.markdown", MARKDOWN),
+    ("ticket.txt", "TICKET 4411\n\nThe invoice was charged twice. Support refunded it.\n\n"
+                   "Resolved\n\n1. Checked logs\n2. Refunded\n"),
+    ("legacy.text", "Caf\u00e9 menu\n\nCr\u00e8me br\u00fbl\u00e9e is served on Fridays. "
+                    "Book ahead.\n"),
+])
+def test_plain_text_formats_skip_type_sniffing_with_the_same_elements(
+        tmp_path: Path, name: str, text: str) -> None:
+    """Markdown and text go straight to their partitioner (sniffing the type cost more than
+    partitioning a short file); the elements must be those `partition` gives."""
+    from unstructured.partition.auto import partition
+
+    from rag_pipeline.extract.text_encoding import detect_text_encoding
+    from rag_pipeline.extract.unstructured_formats import (
+        _DECLARED_LANGUAGES,
+        _partitioner,
+        extract_with_unstructured,
+    )
+
+    path = tmp_path / name
+    path.write_bytes(text.encode("cp1252" if name.endswith(".text") else "utf-8"))
+    extract_with_unstructured(path)  # the packaged spaCy model is in place
+    assert _partitioner(path.suffix) is not partition
+
+    def elements(partitioner: object) -> list[tuple[str, str, str | None]]:
+        found = partitioner(filename=str(path), encoding=detect_text_encoding(path),
+                            languages=_DECLARED_LANGUAGES)
+        return [(e.category, e.text, getattr(e.metadata, "text_as_html", None))
+                for e in found]
+
+    direct = elements(_partitioner(path.suffix))
+    assert direct == elements(partition)
+    if name.startswith(("runbook", "notes")):
+        kinds = {kind for kind, _, _ in direct}
+        assert {"Title", "NarrativeText", "Table", "CodeSnippet", "ListItem"} <= kinds
+
 
 def test_an_email_keeps_its_body_and_readable_attachments(tmp_path: Path) -> None:
     path = write_email(tmp_path / "rota.eml", EMAIL_BODY,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -63,13 +66,39 @@ partitioning took on the shared corpus' 542 non-PDF files. Declaring the languag
 from unstructured's English heuristics either way."""
 
 
-def _partition(path: Path) -> list[Any]:
+_OWN_PARTITIONERS = {
+    ".md": ("unstructured.partition.md", "partition_md"),
+    ".markdown": ("unstructured.partition.md", "partition_md"),
+    ".txt": ("unstructured.partition.text", "partition_text"),
+    ".text": ("unstructured.partition.text", "partition_text"),
+}
+"""Plain-text formats go straight to their own partitioner, called as `partition` calls it:
+`partition` first sniffs the content's type, which costs more than partitioning a short
+Markdown file (`benchmarks/bench_extraction.py`). Their decoding is checked first
+(`text_encoding`), so binary content under these names still fails with a reason. HTML stays
+with `partition`: its sniffing is what turns binary junk named .html into a clear error."""
+_AS_PARTITION_CALLS_IT = {"infer_table_structure": True, "strategy": "auto",
+                          "detect_language_per_element": False, "starting_page_number": 1}
+"""What `partition` adds for these formats (unstructured 0.27), so the elements are the same;
+`infer_table_structure` gives tables their `text_as_html` rows."""
+
+
+def _partitioner(suffix: str) -> Callable[..., list[Any]]:
+    if suffix in _OWN_PARTITIONERS:
+        module, name = _OWN_PARTITIONERS[suffix]
+        own = getattr(importlib.import_module(module), name)
+        return functools.partial(own, **_AS_PARTITION_CALLS_IT)
     from unstructured.partition.auto import partition
 
+    return partition
+
+
+def _partition(path: Path) -> list[Any]:
     encoding = None
     if path.suffix.lower() in TEXT_EXTENSIONS:
         encoding = detect_text_encoding(path)
     kind = path.suffix.lstrip(".").upper()
+    partition = _partitioner(path.suffix.lower())
     try:
         return partition(filename=str(path), encoding=encoding,
                          languages=_DECLARED_LANGUAGES)

@@ -12,8 +12,10 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
     # torch first, pinned: this CPU build satisfies sentence-transformers, so pip does not
     # fetch the multi-GB CUDA build.
-    .venv/bin/python -m pip install --quiet "torch==2.13.0"
-    .venv/bin/python -m pip install --quiet -e ".[test,bench]"
+    # --no-compile: pip would byte-compile every module it installs, most of them never
+    # imported (torch's thousands); Python compiles the ones imported, once, on first import.
+    .venv/bin/python -m pip install --quiet --no-compile "torch==2.13.0"
+    .venv/bin/python -m pip install --quiet --no-compile -e ".[test,bench]"
     rm -f .venv/.installed-*
     touch "$stamp"
 fi

@@ -237,6 +237,11 @@ def embedder_for(spec: EmbeddingModelSpec, batch_size: int = 32,
     model is asked of `endpoint` (`remote_embedding`): no device, no worker process."""
     if spec.backend == "openai":
         device, workers = "remote", 1
+    elif spec.quantized_from is not None:  # built here, before any worker loads it
+        from rag_pipeline.query_graph import ensure_int8_graph
+
+        ensure_int8_graph(spec)
+        device = "cpu"
     else:
         device = resolve_device(device)
     if device not in ("cpu", "remote") and spec.backend != "onnx":

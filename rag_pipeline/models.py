@@ -69,6 +69,9 @@ class EmbeddingModelSpec:
     OpenAI-compatible endpoint, `remote_embedding`)."""
     tokenizer_path: Path | None = None
     """Folder with the tokenizer (tokenizer.json); None: the model folder."""
+    quantized_from: str | None = None
+    """For `<model>?backend=onnx-int8`: the model whose exported graph is quantized into
+    `path`, once, when an embedder is first made (`query_graph.ensure_int8_graph`)."""
 
     @property
     def tokenizer_folder(self) -> Path:
@@ -139,10 +142,41 @@ def _remote_spec(reference: str) -> EmbeddingModelSpec:
     )
 
 
+LOCAL_BACKENDS = ("torch", "onnx-int8")
+INT8_VERSION = "onnxruntime-dynamic-int8-per-channel-1"
+"""How the int8 graph is made: part of its fingerprint, since changing it changes the vectors."""
+
+
+def _int8_spec(base: EmbeddingModelSpec, reference: str) -> EmbeddingModelSpec:
+    """The model's transformer exported to ONNX and quantized to int8 (dynamic, per channel):
+    another set of vectors, so another fingerprint and collection (a blue/green switch)."""
+    if base.backend != "sentence-transformers":
+        raise ValueError(f"embedding model {reference!r}: backend=onnx-int8 needs a "
+                         "sentence-transformers model")
+    from rag_pipeline.query_graph import model_cache_dir
+
+    fingerprint = hashlib.sha256(f"{base.fingerprint}:{INT8_VERSION}".encode()).hexdigest()[:12]
+    folder = model_cache_dir() / "int8-models" / f"{base.slug}-{fingerprint}"
+    return EmbeddingModelSpec(
+        name=base.name, path=folder, max_seq_length=base.max_seq_length,
+        normalize=base.normalize, dimension=base.dimension, fingerprint=fingerprint,
+        backend="onnx", tokenizer_path=base.tokenizer_folder, quantized_from=reference)
+
+
 @lru_cache(maxsize=8)
 def resolve_model(name_or_path: str) -> EmbeddingModelSpec:
+    """A packaged name, a local folder or `openai:<model>`; a local model may add
+    `?backend=onnx-int8` (its int8 ONNX graph, built once)."""
     if name_or_path.startswith(REMOTE_PREFIX):
         return _remote_spec(name_or_path)
+    base_reference, _, query = name_or_path.partition("?")
+    if query:
+        backend = dict(parse_qsl(query)).get("backend", "")
+        if backend not in LOCAL_BACKENDS or set(dict(parse_qsl(query))) != {"backend"}:
+            raise ValueError(f"embedding model {name_or_path!r}: the only option of a local "
+                             f"model is backend= one of {', '.join(LOCAL_BACKENDS)}")
+        base = resolve_model(base_reference)
+        return base if backend == "torch" else _int8_spec(base, base_reference)
     short_name = name_or_path.rsplit("/", 1)[-1]
     if name_or_path in PACKAGED_MODELS and short_name in ONNX_MODELS:
         return _onnx_spec(short_name)

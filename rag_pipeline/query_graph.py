@@ -81,6 +81,35 @@ def _export(torch, module, sample, axes: dict, path: Path) -> None:  # noqa: ANN
                                     "token_embeddings": axes})
 
 
+def ensure_int8_graph(spec: EmbeddingModelSpec) -> None:
+    """Build `spec`'s int8 graph (`models._int8_spec`) unless it is there: the exported fp32
+    graph, quantized by onnxruntime (dynamic int8 weights, per channel, reduced range for CPUs
+    without VNNI), put in place atomically. Needs torch once, for the export."""
+    if spec.quantized_from is None or (spec.path / GRAPH).exists():
+        return
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from rag_pipeline.models import resolve_model
+
+    source = export_query_graph(resolve_model(spec.quantized_from))
+    if source is None:
+        raise ValueError(f"{spec.quantized_from} cannot be exported to ONNX, so it has no int8 "
+                         "backend (a model of transformer + mean pooling can)")
+    spec.path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".int8-", dir=spec.path.parent))
+    try:
+        quantize_dynamic(source / GRAPH, scratch / GRAPH, weight_type=QuantType.QInt8,
+                         per_channel=True, reduce_range=True)
+        try:
+            os.replace(scratch, spec.path)
+        except OSError:  # another run put it in place meanwhile
+            if not (spec.path / GRAPH).exists():
+                raise
+        logger.info("quantized %s to int8 in %s", spec.name, spec.path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def export_query_graph(spec: EmbeddingModelSpec) -> Path | None:
     """Export the transformer unless done already; returns the graph's folder (None: the model
     cannot be exported, or the graph's vectors differ from torch's: queries stay on torch)."""

@@ -106,3 +106,25 @@ def test_the_model_embeds_on_the_gpu_in_fp16_like_on_the_cpu(model_spec) -> None
     assert next(gpu._load().parameters()).dtype.__str__() == "torch.float16"
     cosine = (on_gpu * on_cpu).sum(axis=1)
     assert (cosine > 0.999).all(), cosine
+
+
+def test_the_int8_backend_is_another_model_whose_graph_is_built_once(
+        model_spec: EmbeddingModelSpec) -> None:
+    from rag_pipeline.query_graph import GRAPH, ensure_int8_graph
+
+    int8 = resolve_model("all-MiniLM-L6-v2?backend=onnx-int8")
+    assert int8.backend == "onnx" and int8.fingerprint != model_spec.fingerprint
+    assert resolve_model("all-MiniLM-L6-v2?backend=torch") == model_spec
+    with pytest.raises(ValueError, match="backend= one of torch, onnx-int8"):
+        resolve_model("all-MiniLM-L6-v2?backend=fp4")
+
+    texts = ["Reusable boosters land vertically on a drone ship.",
+             "The committee approved the annual budget.", "x"]
+    quantized = embedder_for(int8).embed(texts)  # exports and quantizes: no graph yet
+    built = (int8.path / GRAPH).stat().st_mtime_ns
+    full = embedder_for(model_spec).embed(texts)
+    cosine = (quantized * full).sum(axis=1) / (
+        np.linalg.norm(quantized, axis=1) * np.linalg.norm(full, axis=1))
+    assert cosine.min() > 0.95 and cosine.max() < 0.99999  # close, and really quantized
+    ensure_int8_graph(int8)
+    assert (int8.path / GRAPH).stat().st_mtime_ns == built

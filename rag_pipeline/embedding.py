@@ -35,6 +35,16 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
 
+class PartialEmbeddingError(RuntimeError):
+    """A backend failed part of a call after computing the rest (a remote endpoint's other
+    requests): `received` maps the positions of the texts it did embed to their vectors, so
+    the caller can keep what was paid for."""
+
+    def __init__(self, message: str, received: dict[int, np.ndarray]) -> None:
+        super().__init__(message)
+        self.received = received
+
+
 class PendingEmbedding(Protocol):
     """Vectors a backend is still computing (`submit`, where a backend has it)."""
 
@@ -159,7 +169,13 @@ class WindowingEmbedder:
         if not texts:
             return self.backend.embed(texts)
         plan = self._plan(texts)
-        return self._combine(plan, self.backend.embed(plan.pieces))
+        try:
+            vectors = self.backend.embed(plan.pieces)
+        except PartialEmbeddingError as exc:
+            if plan.windows is not None:  # positions are windows' then: keep none of them
+                exc.received = {}
+            raise
+        return self._combine(plan, vectors)
 
     def embed_slices(self, texts: list[str], slice_size: int) -> Iterator[np.ndarray]:
         """The vectors of each `slice_size` texts in turn, so a caller can save and report

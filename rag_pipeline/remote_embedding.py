@@ -27,6 +27,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from rag_pipeline.embedding import PartialEmbeddingError
 from rag_pipeline.models import EmbeddingModelSpec
 from rag_pipeline.settings import EmbeddingEndpoint
 from rag_pipeline.tokenization import tokenizer_for
@@ -39,9 +40,13 @@ MAX_RETRY_AFTER_SECONDS = 300.0
 hours on one answer."""
 
 
-class RemoteEmbeddingError(RuntimeError):
+class RemoteEmbeddingError(PartialEmbeddingError):
     """The endpoint refused a request for good (a 4xx other than 429), answered something that
-    is not embeddings, or kept failing after every retry."""
+    is not embeddings, or kept failing after every retry. `received`: the vectors of the same
+    call's requests that did come back."""
+
+    def __init__(self, message: str, received: dict[int, np.ndarray] | None = None) -> None:
+        super().__init__(message, received or {})
 
 
 class _Transient(Exception):
@@ -140,7 +145,15 @@ class OpenAIEndpointEmbedder:
             return self._request_with_retries(batches[0])
         futures = [self._threads.submit(self._request_with_retries, b) for b in batches]
         wait(futures)  # every request ends (answered or given up) before an error is raised
-        return np.concatenate([f.result() for f in futures])
+        failed = next((f.exception() for f in futures if f.exception() is not None), None)
+        if failed is None:
+            return np.concatenate([f.result() for f in futures])
+        received = {i * self.batch_size + row: vector
+                    for i, f in enumerate(futures) if f.exception() is None
+                    for row, vector in enumerate(f.result())}
+        if isinstance(failed, RemoteEmbeddingError):
+            raise RemoteEmbeddingError(str(failed), received) from failed
+        raise failed
 
     def _count(self, **deltas: float) -> None:
         with self._usage_lock:

@@ -34,7 +34,7 @@ class EmbeddingServer:
         """Every answer waits this long (a remote service's latency)."""
         self.slow_seconds = slow_seconds
         self.retry_after_ms = retry_after_ms
-        self.faults: deque[str] = deque()
+        self.faults: deque[str | None] = deque()
         self.fail_after: int | None = None
         """Answer 500 to every request after this many (an endpoint that went down)."""
         self.requests: list[dict[str, object]] = []

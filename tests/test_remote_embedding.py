@@ -139,12 +139,12 @@ def test_per_minute_limits_make_requests_wait_their_turn(server: EmbeddingServer
     assert not server.faults and all(r["num_texts"] == 1 for r in server.requests)
 
 
-def remote_settings(settings: Settings, server: EmbeddingServer, **endpoint: float) -> Settings:
+def remote_settings(settings: Settings, server: EmbeddingServer, concurrency: int = 1) -> Settings:
     return replace(
         settings, golden_set=None, embedding_model=REMOTE_MODEL, embedding_batch_size=4,
         embedding_endpoint=EmbeddingEndpoint(url=server.url, api_key="test-key",
-                                             concurrency=1, max_attempts=2,
-                                             backoff_seconds=0.02, **endpoint))
+                                             concurrency=concurrency, max_attempts=2,
+                                             backoff_seconds=0.02))
 
 
 def test_the_pipeline_indexes_and_searches_through_the_endpoint(
@@ -164,18 +164,32 @@ def test_the_pipeline_indexes_and_searches_through_the_endpoint(
     assert hits[0].chunk.source_path.endswith("beekeeping.docx")
 
 
+def test_a_failed_request_keeps_the_vectors_of_the_others_in_flight(
+        server: EmbeddingServer) -> None:
+    embedder = endpoint_embedder(server, batch_size=4, concurrency=2)
+    server.faults.extend([None, "400"])  # the second request is refused; three come back
+    with pytest.raises(RemoteEmbeddingError, match="400") as failure:
+        embedder.embed(TEXTS[:16])
+    received = failure.value.received
+    assert len(received) == 12 and len(server.requests) == 4
+    positions = sorted(received)
+    expected = server.embed([TEXTS[i] for i in positions], None)
+    np.testing.assert_allclose([received[i] for i in positions], expected, atol=1e-5)
+
+
 def test_an_endpoint_that_goes_down_fails_the_run_and_loses_no_vector(
         settings: Settings, server: EmbeddingServer) -> None:
     write_knowledge_base(settings.source_dir)
-    settings = remote_settings(settings, server)
-    server.fail_after = 4  # the probes (2 requests), 2 rounds of chunks, then only 500s
+    settings = remote_settings(settings, server, concurrency=2)
+    # The probes (2 requests), then one request of the first round of two; then only 500s.
+    server.fail_after = 3
     with pytest.raises(IngestError, match=rf"{server.url} failed 2 times"):
         run_ingest(settings)
-    assert cached_vectors(settings) == 8  # both rounds that came back are kept
+    assert cached_vectors(settings) == 4  # what came back of the failed round is kept
 
     server.fail_after = None
     embedded = run_ingest(settings)["chunk_embeddings"]
-    assert embedded["num_chunks_reused"] == 8
+    assert embedded["num_chunks_reused"] == 4
     assert embedded["endpoint_requests"] == -(-int(embedded["num_chunks_embedded"]) // 4) + 2
     assert cached_vectors(settings) == embedded["num_chunks"]
 

@@ -7,7 +7,7 @@ from contextlib import closing
 from dataclasses import replace
 
 from rag_pipeline.drift import check_drift, nothing_embedded
-from rag_pipeline.embedding import embed_in_slices, resolve_device
+from rag_pipeline.embedding import PartialEmbeddingError, embed_in_slices, resolve_device
 from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.pipeline.chunks import CHUNKED
 from rag_pipeline.pipeline.services import Log, PipelineServices
@@ -52,17 +52,28 @@ def embed_shards(services: PipelineServices, shards: list[str],
     t0 = time.perf_counter()
     size = getattr(services.embedder, "progress_slice", None) or _PROGRESS_SLICE
     # The next slice is already being embedded while this one is cached and reported.
+    awaited = 0  # where the slice being waited for starts
     with closing(embed_in_slices(services.embedder, [texts_by_hash[h] for h in missing],
                                  size)) as slices:
-        for start, vectors in zip(range(0, len(missing), size), slices, strict=True):
-            part = missing[start : start + size]
-            services.embedding_cache.put(spec.fingerprint, dict(zip(part, vectors, strict=True)))
-            embed_seconds = time.perf_counter() - t0
-            done = start + len(part)
-            rate = done / embed_seconds if embed_seconds else 0.0
-            eta = (len(missing) - done) / rate if rate else 0.0
-            log.info(f"embedded {done:,}/{len(missing):,} chunks, {rate:.0f}/s, "
-                     f"eta {eta / 60:.0f}m")
+        try:
+            for start, vectors in zip(range(0, len(missing), size), slices, strict=True):
+                part = missing[start : start + size]
+                services.embedding_cache.put(spec.fingerprint,
+                                             dict(zip(part, vectors, strict=True)))
+                awaited = start + size
+                embed_seconds = time.perf_counter() - t0
+                done = start + len(part)
+                rate = done / embed_seconds if embed_seconds else 0.0
+                eta = (len(missing) - done) / rate if rate else 0.0
+                log.info(f"embedded {done:,}/{len(missing):,} chunks, {rate:.0f}/s, "
+                         f"eta {eta / 60:.0f}m")
+        except PartialEmbeddingError as exc:  # the failed slice's vectors that did come back
+            services.embedding_cache.put(spec.fingerprint, {
+                missing[awaited + position]: vector
+                for position, vector in exc.received.items()})
+            log.warning(f"embedding failed after {awaited + len(exc.received):,} of "
+                        f"{len(missing):,} chunks; their vectors are cached for the rerun")
+            raise
     for shard, batch in batches.items():
         services.stages.write(EMBEDDED, shard,
                               replace(batch, embedding_fingerprint=spec.fingerprint))

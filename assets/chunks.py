@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 from assets.checks import CHUNK_CHECKS, results, specs
 from assets.documents import cleaned_documents
 from assets.metadata import to_metadata
-from assets.partitions import OWNERS, document_shards, single_run
+from assets.partitions import OWNERS, PROCESSING_VERSION, document_shards, single_run
 from rag_pipeline.pipeline.checks import chunk_batch_checks
 from rag_pipeline.pipeline.chunks import chunk_shards
 from resources import PipelineSettingsResource, QdrantResource, pipeline_services
@@ -13,6 +13,7 @@ from resources import PipelineSettingsResource, QdrantResource, pipeline_service
 
 @asset(partitions_def=document_shards, backfill_policy=single_run, group_name="chunks",
        deps=[cleaned_documents], kinds={"python"}, owners=OWNERS,
+       code_version=PROCESSING_VERSION,
        check_specs=specs("document_chunks", CHUNK_CHECKS, blocking=True))
 def document_chunks(
     context: AssetExecutionContext, pipeline: PipelineSettingsResource, qdrant: QdrantResource

@@ -3,13 +3,13 @@
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from assets.metadata import to_metadata
-from assets.partitions import OWNERS, document_shards, single_run
+from assets.partitions import OWNERS, PROCESSING_VERSION, document_shards, single_run
 from rag_pipeline.pipeline.documents import clean_shards, extract_shards
 from resources import PipelineSettingsResource, QdrantResource, pipeline_services
 
 
 @asset(partitions_def=document_shards, backfill_policy=single_run, group_name="documents",
-       kinds={"python", "pymupdf"}, owners=OWNERS)
+       kinds={"python", "pymupdf"}, owners=OWNERS, code_version=PROCESSING_VERSION)
 def extracted_documents(
     context: AssetExecutionContext, pipeline: PipelineSettingsResource, qdrant: QdrantResource
 ) -> MaterializeResult:
@@ -21,7 +21,8 @@ def extracted_documents(
 
 
 @asset(partitions_def=document_shards, backfill_policy=single_run, group_name="documents",
-       deps=[extracted_documents], kinds={"python"}, owners=OWNERS)
+       deps=[extracted_documents], kinds={"python"}, owners=OWNERS,
+       code_version=PROCESSING_VERSION)
 def cleaned_documents(
     context: AssetExecutionContext, pipeline: PipelineSettingsResource, qdrant: QdrantResource
 ) -> MaterializeResult:

@@ -10,6 +10,7 @@ from dagster import BackfillPolicy, BetaWarning, StaticPartitionsDefinition
 
 from rag_pipeline.ids import all_shard_keys
 from rag_pipeline.models import resolve_model
+from rag_pipeline.processing import processing_fingerprint
 from rag_pipeline.settings import Settings
 
 # Single-run backfills are "beta" in Dagster 1.13; they are what keeps N documents at one run.
@@ -18,6 +19,10 @@ warnings.filterwarnings("ignore", category=BetaWarning, message=".*backfill_poli
 document_shards = StaticPartitionsDefinition(all_shard_keys())
 single_run = BackfillPolicy.single_run()
 OWNERS = ["team:data-engineering"]
+
+PROCESSING_VERSION = processing_fingerprint(Settings.from_env())
+"""Code version of the assets that make chunks: changing the chunking settings (or a version in
+`rag_pipeline.processing`) shows them as changed in the UI; the next run re-processes."""
 
 EMBEDDING_VERSION = resolve_model(Settings.from_env().embedding_model).fingerprint
 """Code version of the assets whose output depends on the model: changing the embedding

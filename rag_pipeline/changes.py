@@ -31,15 +31,26 @@ class ChangeSet:
     touched: list[SourceFile] = field(default_factory=list)
     deleted: list[LedgerDocument] = field(default_factory=list)
     hashed: int = 0
+    reprocessed: int = 0
+    """Of `changed`: same bytes, made with another processing fingerprint."""
 
     @property
     def pending(self) -> list[PendingFile]:
         return [*self.new, *self.changed]
 
 
+def made_otherwise(previous: LedgerDocument, processing: str | None) -> bool:
+    """Its chunks were made with another processing fingerprint (`rag_pipeline.processing`).
+    A document recorded before fingerprints were is taken as current: upgrading must not
+    re-process a whole corpus by itself."""
+    return (processing is not None and previous.processing is not None
+            and previous.processing != processing)
+
+
 def diff_against_ledger(
-    files: list[SourceFile], known: dict[str, LedgerDocument]
+    files: list[SourceFile], known: dict[str, LedgerDocument], processing: str | None = None
 ) -> ChangeSet:
+    """`processing`: the run's fingerprint; same bytes made with another one are changed."""
     changes = ChangeSet()
     seen: set[str] = set()
     for source in files:
@@ -51,7 +62,11 @@ def diff_against_ledger(
             and previous.size == source.size
             and previous.mtime_ns == source.mtime_ns
         ):
-            changes.unchanged += 1
+            if made_otherwise(previous, processing):
+                changes.changed.append(PendingFile(source, previous.file_hash))
+                changes.reprocessed += 1
+            else:
+                changes.unchanged += 1
             continue
         try:
             digest: str | None = file_hash(source.path)
@@ -61,6 +76,10 @@ def diff_against_ledger(
         changes.hashed += 1
         if previous is None:
             changes.new.append(PendingFile(source, digest))
+        elif digest is not None and digest == previous.file_hash and made_otherwise(
+                previous, processing):
+            changes.changed.append(PendingFile(source, digest))
+            changes.reprocessed += 1
         elif digest is not None and digest == previous.file_hash:
             # Same bytes (touched, copied back, or a failed document that did not change):
             # nothing to redo; failed documents are not retried until their content changes.

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS documents (
     error TEXT,
     duplicate_of TEXT,
     updated_at REAL NOT NULL,
-    language TEXT
+    language TEXT,
+    processing TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_shard ON documents(shard);
 CREATE INDEX IF NOT EXISTS documents_text_hash ON documents(text_hash);
@@ -76,6 +77,9 @@ class LedgerDocument:
     error: str | None
     duplicate_of: str | None
     language: str | None = None
+    processing: str | None = None
+    """The processing fingerprint its chunks were made with (`rag_pipeline.processing`);
+    None for documents recorded before fingerprints were."""
 
 
 @dataclass
@@ -88,6 +92,8 @@ class LedgerUpdate:
     deleted: list[str] = field(default_factory=list)
     touched: list[SourceFile] = field(default_factory=list)
     """Files whose mtime/size changed but whose bytes did not: remember the new stat only."""
+    processing: str | None = None
+    """The processing fingerprint of this batch, recorded with every document it writes."""
 
 
 class Ledger(SqliteStore):
@@ -96,7 +102,7 @@ class Ledger(SqliteStore):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         with self._connect() as conn:  # a ledger from before languages were detected
-            add_missing_columns(conn, "documents", {"language": "TEXT"})
+            add_missing_columns(conn, "documents", {"language": "TEXT", "processing": "TEXT"})
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -279,7 +285,8 @@ class Ledger(SqliteStore):
                                       file_hash=document.file_hash,
                                       text_hash=document.text_hash,
                                       num_pages=document.num_pages, num_chunks=len(chunks),
-                                      language=document.language)
+                                      language=document.language,
+                                      processing=update.processing)
                 conn.execute("DELETE FROM chunks WHERE document_id = ?",
                              (document.source.document_id,))
                 conn.executemany(
@@ -297,12 +304,14 @@ class Ledger(SqliteStore):
                                       text_hash=document.text_hash,
                                       num_pages=document.num_pages,
                                       duplicate_of=document.duplicate_of,
-                                      language=document.language)
+                                      language=document.language,
+                                      processing=update.processing)
                 conn.execute("DELETE FROM chunks WHERE document_id = ?",
                              (document.source.document_id,))
             for failure in update.failed:
                 self._upsert_document(conn, failure.source, now, status=FAILED,
-                                      file_hash=failure.file_hash, error=failure.error)
+                                      file_hash=failure.file_hash, error=failure.error,
+                                      processing=update.processing)
                 conn.execute("DELETE FROM chunks WHERE document_id = ?",
                              (failure.source.document_id,))
             conn.executemany(
@@ -333,21 +342,23 @@ class Ledger(SqliteStore):
         error: str | None = None,
         duplicate_of: str | None = None,
         language: str | None = None,
+        processing: str | None = None,
     ) -> None:
         conn.execute(
             "INSERT INTO documents (document_id, source_path, shard, size, mtime_ns, "
             "file_hash, text_hash, status, num_pages, num_chunks, error, duplicate_of, "
-            "updated_at, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "updated_at, language, processing) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(document_id) DO UPDATE SET source_path=excluded.source_path, "
             "shard=excluded.shard, size=excluded.size, mtime_ns=excluded.mtime_ns, "
             "file_hash=excluded.file_hash, text_hash=excluded.text_hash, "
             "status=excluded.status, num_pages=excluded.num_pages, "
             "num_chunks=excluded.num_chunks, error=excluded.error, "
             "duplicate_of=excluded.duplicate_of, updated_at=excluded.updated_at, "
-            "language=excluded.language",
+            "language=excluded.language, processing=excluded.processing",
             (
                 source.document_id, source.relative_path, source.shard, source.size,
                 source.mtime_ns, file_hash, text_hash, status, num_pages, num_chunks, error,
-                duplicate_of, now, language,
+                duplicate_of, now, language, processing,
             ),
         )

@@ -10,7 +10,9 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 
+from rag_pipeline.changes import made_otherwise
 from rag_pipeline.ledger import Ledger, LedgerDocument
+from rag_pipeline.processing import processing_fingerprint
 from rag_pipeline.records import SourceFile
 from rag_pipeline.settings import Settings
 from rag_pipeline.sources import list_source_files
@@ -74,6 +76,7 @@ def pending_changes(settings: Settings, ledger: Ledger, settle_seconds: float = 
     files = list_source_files(settings.source_dir, None, settings.include_globs,
                               settings.exclude_globs)
     known = ledger.documents()
+    processing = processing_fingerprint(settings)
     new, changed, seen, settling = [], [], set(), 0
     for source in files:
         seen.add(source.document_id)
@@ -81,6 +84,8 @@ def pending_changes(settings: Settings, ledger: Ledger, settle_seconds: float = 
         if previous is not None and (previous.size, previous.mtime_ns) == (
             source.size, source.mtime_ns
         ):
+            if made_otherwise(previous, processing):  # same bytes, other chunk settings
+                changed.append(source)
             continue
         if now - source.mtime_ns / 1e9 < settle_seconds:
             settling += 1

@@ -12,6 +12,7 @@ from rag_pipeline.extract.isolation import ExtractionLimits, extract_isolated
 from rag_pipeline.extract.pdf import OcrOptions
 from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.pipeline.services import Log, PipelineServices
+from rag_pipeline.processing import processing_fingerprint
 from rag_pipeline.records import DocumentFailure, ExtractedDocument
 from rag_pipeline.sources import list_source_files
 from rag_pipeline.watch import MassDeletionError, mass_deletion_reason
@@ -43,7 +44,8 @@ def extract_shards(services: PipelineServices, shards: list[str], log: Log) -> d
     failure_reasons: Counter[str] = Counter()
     changes_by_shard = {
         shard: diff_against_ledger(by_shard[shard],
-                                   {k: v for k, v in known.items() if v.shard == shard})
+                                   {k: v for k, v in known.items() if v.shard == shard},
+                                   processing_fingerprint(settings))
         for shard in shards
     }
     # All shards' files in one batch: the workers never wait at a shard boundary.
@@ -75,6 +77,7 @@ def extract_shards(services: PipelineServices, shards: list[str], log: Log) -> d
         totals["num_files"] += len(by_shard[shard])
         totals["num_documents_new"] += len(changes.new)
         totals["num_documents_changed"] += len(changes.changed)
+        totals["num_documents_reprocessed"] += changes.reprocessed
         totals["num_documents_unchanged"] += changes.unchanged
         totals["num_documents_deleted"] += len(changes.deleted)
         totals["num_documents_failed"] += len(failures)
@@ -89,9 +92,11 @@ def extract_shards(services: PipelineServices, shards: list[str], log: Log) -> d
     return {
         **{key: int(totals[key]) for key in (
             "num_files", "num_documents_new", "num_documents_changed",
-            "num_documents_unchanged", "num_documents_deleted", "num_documents_failed",
+            "num_documents_reprocessed", "num_documents_unchanged", "num_documents_deleted",
+            "num_documents_failed",
             "num_documents_extracted", "num_files_hashed", "num_pages")},
         "num_shards": len(shards),
+        "processing_fingerprint": processing_fingerprint(settings),
         "extract_seconds": round(seconds, 3),
         "pages_per_second": round(totals["num_pages"] / seconds, 1) if seconds else 0.0,
         "failure_reasons": dict(failure_reasons),

@@ -19,6 +19,7 @@ from rag_pipeline.ledger import LedgerUpdate
 from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.pipeline.embeddings import EMBEDDED
 from rag_pipeline.pipeline.services import Log, PipelineServices
+from rag_pipeline.processing import processing_fingerprint
 from rag_pipeline.sparse_bm25 import BM25Parameters, mean_length, weights
 
 
@@ -66,7 +67,7 @@ def index_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
             sparse=[weights(t, bm25) for t in terms],
         )
     keep: dict[str, set[str]] = {}
-    update = LedgerUpdate()
+    update = LedgerUpdate(processing=processing_fingerprint(services.settings))
     for batch in batches.values():
         for chunked in batch.chunked:
             keep[chunked.document.source.document_id] = {c.chunk_id for c in chunked.chunks}

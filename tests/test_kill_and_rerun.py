@@ -31,8 +31,9 @@ WORDS = ("river mountain copper lantern harbour meadow glacier orchard violin en
          "timber vessel walnut yeast zephyr basalt candle dune ferry garnet hollow island").split()
 
 
-def write_corpus(folder: Path, documents: int = 60, paragraphs: int = 10) -> None:
-    """About 10 chunks per document: more than one 256-text embedding slice in all."""
+def write_corpus(folder: Path, documents: int = 48, paragraphs: int = 10) -> None:
+    """About 7 chunks per document: more than one 256-text embedding slice in all, and a
+    second slice long enough to still be embedding when the first one is cached."""
     rng = random.Random(11)
     for i in range(documents):
         body = "\n\n".join(
@@ -86,15 +87,10 @@ def kill_ingest_when(settings: Settings, ready: Callable[[float], bool], delay: 
 def test_sigkill_mid_embedding_and_mid_upsert_then_rerun_converges(settings: Settings) -> None:
     settings = replace(settings, golden_set=None)
     write_corpus(settings.source_dir)
-    clean = replace(settings, data_dir=settings.data_dir.parent / "clean")
-    run_ingest(clean)
-    expected_points, expected_chunks, _ = index_sizes(clean)
-    assert expected_chunks > _PROGRESS_SLICE  # so a kill can fall between two slices
 
     # 1. Killed after the first slice of vectors was cached, while the next one is computed.
     kill_ingest_when(settings, lambda _: cached_vectors(settings) > 0, delay=0.5)
     killed_cache = cached_vectors(settings)
-    assert 0 < killed_cache < expected_chunks
     assert Ledger(settings.ledger_path).num_chunks() == 0  # nothing was committed
 
     # 2. Killed just after embedding finished: inside the Qdrant / ledger / BM25 writes.
@@ -103,6 +99,18 @@ def test_sigkill_mid_embedding_and_mid_upsert_then_rerun_converges(settings: Set
     reports = run_ingest(settings)
     assert reports["chunk_embeddings"]["num_chunks_embedded"] == 0  # all paid for before
     points, chunks, bm25 = index_sizes(settings)
+    assert chunks > _PROGRESS_SLICE  # so the first kill fell between two slices...
+    assert 0 < killed_cache < chunks  # ...and it did
+
+    # What an uninterrupted run makes, in a folder of its own. It gets a copy of the vectors
+    # (the same model's, so the same), not to embed them all a third time.
+    clean = replace(settings, data_dir=settings.data_dir.parent / "clean")
+    clean.data_dir.mkdir(parents=True)
+    with sqlite3.connect(settings.embedding_cache_path) as source, sqlite3.connect(
+            clean.embedding_cache_path) as copy:
+        source.backup(copy)
+    run_ingest(clean)
+    expected_points, expected_chunks, _ = index_sizes(clean)
     assert points == chunks == bm25 == expected_points == expected_chunks
     ledger_ids = {c.chunk_id for c in PipelineServices(settings).ledger.iter_chunks()}
     assert qdrant_ids(settings) == ledger_ids  # no orphans, no duplicates

@@ -127,7 +127,9 @@ def test_per_minute_limits_make_requests_wait_their_turn(server: EmbeddingServer
     started = time.monotonic()
     requests_limited.embed(TEXTS[:62])  # 60 at once, then one per second
     assert time.monotonic() - started >= 1.9
-    assert requests_limited.usage_counts()["throttled_seconds"] >= 0.9
+    # Counted where a request waited: less than the wall time, since the allowance refills
+    # while the first 60 are answered.
+    assert requests_limited.usage_counts()["throttled_seconds"] >= 0.5
 
     tokenizer = tokenizer_for(resolve_model(REMOTE_MODEL).tokenizer_folder, 128)
     per_text = tokenizer.count(TEXTS[:1])[0]

@@ -59,7 +59,8 @@ def load_models(settings: Settings) -> None:
     embedding workers), so that no timed figure includes the load."""
     spec = resolve_model(settings.embedding_model)
     for workers in {1, settings.embedding_workers}:
-        embedder_for(spec, settings.embedding_batch_size, workers=workers).embed(["warm-up"])
+        embedder = embedder_for(spec, settings.embedding_batch_size, workers=workers)
+        embedder.embed(["warm-up"] * settings.embedding_batch_size * workers)  # a batch each
 
 
 def pure_embedding_seconds(settings: Settings, texts: list[str], slice_size: int = 512,
@@ -69,7 +70,7 @@ def pure_embedding_seconds(settings: Settings, texts: list[str], slice_size: int
     in this process)."""
     embedder = embedder_for(resolve_model(settings.embedding_model), settings.embedding_batch_size,
                             workers=settings.embedding_workers if workers is None else workers)
-    embedder.embed(texts[:8])  # loaded outside the timing
+    embedder.embed(texts[: settings.embedding_batch_size * settings.embedding_workers])  # loads
     texts = sorted(texts, key=len, reverse=True)  # as the pipeline orders them
     started = time.perf_counter()
     for _ in tqdm(embed_in_slices(embedder, texts, slice_size), desc="pure embedding",

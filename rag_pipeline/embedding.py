@@ -132,6 +132,14 @@ class WindowingEmbedder:
         counts = getattr(self.backend, "usage_counts", None)
         return counts() if counts is not None else {}
 
+    def prepare(self, num_texts: int, wait: bool = True) -> None:
+        """Start what `num_texts` texts will use (a worker pool: as many workers as they have
+        batches), before a few probe texts would start less; `wait=False` returns while the
+        model loads."""
+        prepare = getattr(self.backend, "prepare", None)
+        if prepare is not None:
+            prepare(num_texts, wait=wait)
+
     @staticmethod
     def _windows(text: str, offsets: list[tuple[int, int]], limit: int) -> list[tuple[str, int]]:
         return [(text[offsets[i][0] : offsets[min(i + limit, len(offsets)) - 1][1]],

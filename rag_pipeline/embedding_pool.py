@@ -87,6 +87,10 @@ class PooledEmbedder:
     The processes start on the first call and serve every later call of this process. Texts are
     sent in batches of `batch_size`, in order, so texts sorted by length keep similar lengths
     together; results come back in the order of the texts.
+
+    No worker starts that would get no batch: a call of one batch (a run that embeds a new
+    document's few chunks) starts one process, not `workers` copies of the model, and a
+    later, larger call replaces it with the full pool.
     """
 
     def __init__(self, spec: EmbeddingModelSpec, batch_size: int = 32, workers: int = 2,
@@ -96,36 +100,54 @@ class PooledEmbedder:
         self.workers = workers
         self.threads = threads
         self._executor: ProcessPoolExecutor | None = None
+        self._size = 0
+        self._starting: list[Future] = []
+        """The start-up tasks of workers still loading the model."""
         self._dimension = spec.dimension
         self._lock = threading.Lock()
 
-    def _pool(self) -> ProcessPoolExecutor:
+    def _pool(self, batches: int | None = None, wait: bool = True) -> ProcessPoolExecutor:
+        """The running workers, at least as many as `batches` can use (all when None), loaded
+        unless `wait` is false."""
+        size = self.workers if batches is None else max(1, min(self.workers, batches))
         if self._executor is None:
             # One model's workers at a time: after a model switch the old ones only hold
             # memory (they start again if that model is used again).
             for other in [e for e in _running if e is not self]:
                 other.close()
         with self._lock:
+            if self._executor is not None and self._size < size:
+                retired, self._executor = self._executor, None
+                retired.shutdown(wait=False)  # what it was given still completes
             if self._executor is None:
-                logger.info("starting %d embedding workers (%d thread(s) each) for %s",
-                            self.workers, self.threads, self.spec.name)
+                logger.info("starting %d embedding worker(s) (%d thread(s) each) for %s",
+                            size, self.threads, self.spec.name)
                 context = multiprocessing.get_context("spawn")
                 executor = ProcessPoolExecutor(
-                    max_workers=self.workers, mp_context=context, initializer=_start_worker,
-                    initargs=(self.spec, self.batch_size, self.threads,
-                              context.Barrier(self.workers)))
+                    max_workers=size, mp_context=context, initializer=_start_worker,
+                    initargs=(self.spec, self.batch_size, self.threads, context.Barrier(size)))
                 # Workers of a spawn pool start on demand: one task each starts them all now,
                 # loading the model side by side.
-                try:
-                    for future in [executor.submit(_ready) for _ in range(self.workers)]:
-                        future.result()
-                except BrokenProcessPool as exc:
-                    executor.shutdown(wait=False, cancel_futures=True)
-                    raise EmbeddingWorkersError(
-                        f"the embedding worker processes could not start ({exc})") from exc
-                self._executor = executor
-                _running.append(self)
-            return self._executor
+                self._starting = [executor.submit(_ready) for _ in range(size)]
+                self._executor, self._size = executor, size
+                if self not in _running:
+                    _running.append(self)
+            executor, starting = self._executor, self._starting
+        if wait and starting:
+            try:
+                for future in starting:
+                    future.result()
+            except BrokenProcessPool as exc:
+                self.close()
+                raise EmbeddingWorkersError(
+                    f"the embedding worker processes could not start ({exc})") from exc
+            self._starting = []
+        return executor
+
+    def prepare(self, num_texts: int, wait: bool = True) -> None:
+        """Start the workers `num_texts` texts can keep busy, before smaller calls come;
+        `wait=False` returns while they load (the next call waits for them)."""
+        self._pool(-(-num_texts // self.batch_size), wait=wait)
 
     @property
     def dimension(self) -> int:
@@ -143,7 +165,7 @@ class PooledEmbedder:
         the next texts before collecting these keeps every worker busy across the boundary."""
         batches = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
         try:
-            pool = self._pool()
+            pool = self._pool(len(batches))
             return PendingVectors(self, [pool.submit(_embed_in_worker, b) for b in batches])
         except BrokenProcessPool as exc:
             raise self._broken(exc) from exc
@@ -157,6 +179,7 @@ class PooledEmbedder:
     def close(self) -> None:
         with self._lock:
             executor, self._executor = self._executor, None
+            self._starting = []
             if self in _running:
                 _running.remove(self)
         if executor is not None:

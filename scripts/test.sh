@@ -15,4 +15,7 @@ if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -
         echo "warning: could not install ${missing[*]}; their tests will be skipped" >&2
 fi
 .venv/bin/ruff check .
-.venv/bin/python -m pytest --durations=15 "$@"  # the slowest tests, to keep CI within budget
+# Two test processes (pytest-xdist): most tests wait on the processes they start (runs, workers,
+# servers), so two share the machine's cores well; `-n 0` runs them in one. --durations lists
+# the slowest, to keep CI within budget.
+.venv/bin/python -m pytest -n 2 --dist worksteal --durations=15 "$@"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -19,10 +20,25 @@ TEXTS = [f"Document {i}: " + "tidal currents shape the estuary's sand banks. " *
          for i in range(70)]
 
 
+def _new_workers(before: set) -> int:
+    return len({p for p in multiprocessing.active_children() if p.is_alive()} - before)
+
+
 def test_workers_return_the_in_process_vectors_in_order(model_spec: EmbeddingModelSpec) -> None:
+    """...and no worker starts that would get no batch (each one loads the model)."""
     pooled = PooledEmbedder(model_spec, batch_size=8, workers=2)
+    before = set(multiprocessing.active_children())
     try:
+        first = pooled.embed(TEXTS[:4])  # one batch: one worker
+        assert _new_workers(before) == 1
+        pooled.prepare(len(TEXTS), wait=False)  # returns while the full pool loads
+        assert _new_workers(before) >= 2
         vectors = pooled.embed(TEXTS)  # 9 batches over 2 workers
+        deadline = time.monotonic() + 15
+        while _new_workers(before) != 2 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the one-worker pool exits once retired
+        assert _new_workers(before) == 2
+        assert np.allclose(vectors[:4], first, atol=1e-6)
         assert vectors.shape == (len(TEXTS), 384) and vectors.dtype == np.float32
         expected = embedder_for(model_spec).embed(TEXTS)
         assert np.allclose(vectors, expected, atol=1e-5)

@@ -52,3 +52,24 @@ def test_stopped_workers_are_replaced_by_the_next_extraction(tmp_path: Path) -> 
     assert not any(w.is_alive() for w in workers)
     [again] = extract_isolated(pending_files(tmp_path), limits)
     assert isinstance(first, ExtractedDocument) and again == first
+
+
+def test_workers_start_only_for_documents_they_get(tmp_path: Path) -> None:
+    """Each worker imports the parsers and loads spaCy: one new document starts one worker, a
+    larger batch the configured number."""
+    for name in ("a.md", "b.md", "c.md"):
+        (tmp_path / name).write_text(f"# {name}\n\nA short note about {name}.\n")
+    limits = ExtractionLimits(memory_mb=1024, workers=2)
+    stop_extraction_workers()
+    before = set(multiprocessing.active_children())
+
+    def started() -> int:
+        return len({w for w in multiprocessing.active_children() if w.is_alive()} - before)
+
+    try:
+        [one] = extract_isolated(pending_files(tmp_path)[:1], limits)
+        assert isinstance(one, ExtractedDocument) and started() == 1
+        results = list(extract_isolated(pending_files(tmp_path), limits))
+        assert all(isinstance(r, ExtractedDocument) for r in results) and started() == 2
+    finally:
+        stop_extraction_workers()

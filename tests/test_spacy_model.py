@@ -61,6 +61,7 @@ def _clear_caches() -> None:
 
 @pytest.fixture
 def use_model() -> Iterator[Callable[[Callable[[], Any]], None]]:
+    use_packaged_spacy_model()  # what is restored afterwards, whichever test ran first
     original = tokenize._load_spacy_model
 
     def use(loader: Callable[[], Any]) -> None:

@@ -69,25 +69,34 @@ def _extract(pending: PendingFile, limits: ExtractionLimits) -> ExtractedDocumen
                             ocr=limits.ocr)
 
 
-_pools: dict[tuple[int, int], ProcessPool] = {}
+_pools: dict[tuple[int, int], tuple[ProcessPool, int]] = {}
+"""The running pool per (configured workers, memory limit), with its number of workers."""
 _lock = threading.Lock()
 
 
-def _pool(limits: ExtractionLimits) -> ProcessPool:
+def _pool(limits: ExtractionLimits, documents: int) -> ProcessPool:
+    """No worker starts that would get no document (each one imports the parsers and loads
+    spaCy): a run with one new file starts one. A later, larger batch gets the full pool."""
     key = (limits.workers, limits.memory_mb)
+    size = max(1, min(limits.workers, documents))
     with _lock:
-        if key not in _pools:
-            _pools[key] = ProcessPool(
-                max_workers=limits.workers, context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(limits.memory_mb,))
-        return _pools[key]
+        running = _pools.get(key)
+        if running is not None and running[1] < size:
+            _stop(running[0])
+            running = None
+        if running is None:
+            running = (ProcessPool(
+                max_workers=size, context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(limits.memory_mb,)), size)
+            _pools[key] = running
+        return running[0]
 
 
 @atexit.register
 def stop_extraction_workers() -> None:
     """Stop this process' extraction workers; the next extraction starts fresh ones."""
     with _lock:
-        pools = list(_pools.values())
+        pools = [pool for pool, _ in _pools.values()]
         _pools.clear()
     for pool in pools:
         _stop(pool)
@@ -105,9 +114,9 @@ class ExtractionPoolError(RuntimeError):
 
 def _discard(limits: ExtractionLimits) -> None:
     with _lock:
-        pool = _pools.pop((limits.workers, limits.memory_mb), None)
-    if pool is not None:
-        _stop(pool)
+        running = _pools.pop((limits.workers, limits.memory_mb), None)
+    if running is not None:
+        _stop(running[0])
 
 
 Extractor = Callable[[PendingFile, ExtractionLimits], "ExtractedDocument | DocumentFailure"]
@@ -120,7 +129,7 @@ def extract_isolated(pending: list[PendingFile], limits: ExtractionLimits,
     a module-level function (it is sent to the worker by reference)."""
     if not pending:
         return
-    pool = _pool(limits)
+    pool = _pool(limits, len(pending))
     # Largest files first (longest-processing-time-first): a big document started last would
     # keep one worker busy while the other idles at the end of the batch.
     by_size = sorted(range(len(pending)), key=lambda i: -pending[i].source.size)

@@ -50,6 +50,9 @@ def extract_shards(services: PipelineServices, shards: list[str], log: Log) -> d
     }
     # All shards' files in one batch: the workers never wait at a shard boundary.
     pending = [p for changes in changes_by_shard.values() for p in changes.pending]
+    if pending:  # an estimate of their chunks, on the high side (a kilobyte of file each)
+        services.start_embedding_workers(
+            len(pending) + sum(p.source.size for p in pending) // 1000)
     results = {r.source.document_id: r for r in extract_isolated(pending, limits)}
     for shard in shards:
         changes = changes_by_shard[shard]

@@ -1,13 +1,16 @@
 """The ledger diff: which documents of a shard are new, changed, unchanged or deleted.
 
-Cheap first: a file whose size and mtime match the ledger is unchanged without being read.
-Only candidates (new files, or files whose stat changed) are hashed.
+Cheap first: a file whose listing facts (size, mtime, a store's change token) match the ledger
+is unchanged without being read. Only candidates (new files, or files whose facts changed) are
+fetched (an object: downloaded) and hashed.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from rag_pipeline.ids import file_hash
 from rag_pipeline.ledger import LedgerDocument
@@ -47,10 +50,23 @@ def made_otherwise(previous: LedgerDocument, processing: str | None) -> bool:
             and previous.processing != processing)
 
 
+def same_listing_facts(previous: LedgerDocument, source: SourceFile) -> bool:
+    """Unchanged as far as the listing can tell (a document recorded before change tokens
+    were has none, as a local file)."""
+    return ((previous.size, previous.mtime_ns, previous.version or "")
+            == (source.size, source.mtime_ns, source.version))
+
+
+def _in_place(source: SourceFile) -> Path:
+    return source.path
+
+
 def diff_against_ledger(
-    files: list[SourceFile], known: dict[str, LedgerDocument], processing: str | None = None
+    files: list[SourceFile], known: dict[str, LedgerDocument], processing: str | None = None,
+    fetch: Callable[[SourceFile], Path] = _in_place,
 ) -> ChangeSet:
-    """`processing`: the run's fingerprint; same bytes made with another one are changed."""
+    """`processing`: the run's fingerprint; same bytes made with another one are changed.
+    `fetch`: where a pending document's bytes are read (an object store's local copy)."""
     changes = ChangeSet()
     seen: set[str] = set()
     for source in files:
@@ -59,16 +75,20 @@ def diff_against_ledger(
         if (
             previous is not None
             and previous.file_hash is not None
-            and previous.size == source.size
-            and previous.mtime_ns == source.mtime_ns
+            and same_listing_facts(previous, source)
         ):
             if made_otherwise(previous, processing):
+                try:
+                    source = replace(source, path=fetch(source))
+                except OSError as exc:
+                    logger.warning("cannot read %s: %s", source.relative_path, exc)
                 changes.changed.append(PendingFile(source, previous.file_hash))
                 changes.reprocessed += 1
             else:
                 changes.unchanged += 1
             continue
         try:
+            source = replace(source, path=fetch(source))
             digest: str | None = file_hash(source.path)
         except OSError as exc:
             logger.warning("cannot read %s: %s", source.relative_path, exc)

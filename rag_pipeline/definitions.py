@@ -35,6 +35,7 @@ defs = Definitions(
         "pipeline": PipelineSettingsResource.from_settings(
             _defaults,
             source_dir=_from_env("RAG_SOURCE_DIR", str(_defaults.source_dir)),
+            source_uri=_from_env("RAG_SOURCE_URI", None),
             data_dir=_from_env("RAG_DATA_DIR", str(_defaults.data_dir)),
             embedding_model=_from_env("RAG_EMBEDDING_MODEL", _defaults.embedding_model),
             embedding_url=_from_env("RAG_EMBEDDING_URL", None),

@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS documents (
     duplicate_of TEXT,
     updated_at REAL NOT NULL,
     language TEXT,
-    processing TEXT
+    processing TEXT,
+    version TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_shard ON documents(shard);
 CREATE INDEX IF NOT EXISTS documents_text_hash ON documents(text_hash);
@@ -80,6 +81,8 @@ class LedgerDocument:
     processing: str | None = None
     """The processing fingerprint its chunks were made with (`rag_pipeline.processing`);
     None for documents recorded before fingerprints were."""
+    version: str | None = None
+    """The store's change token when it was listed (`SourceFile.version`)."""
 
 
 @dataclass
@@ -102,7 +105,8 @@ class Ledger(SqliteStore):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         with self._connect() as conn:  # a ledger from before languages were detected
-            add_missing_columns(conn, "documents", {"language": "TEXT", "processing": "TEXT"})
+            add_missing_columns(conn, "documents", {"language": "TEXT", "processing": "TEXT",
+                                                    "version": "TEXT"})
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -315,9 +319,9 @@ class Ledger(SqliteStore):
                 conn.execute("DELETE FROM chunks WHERE document_id = ?",
                              (failure.source.document_id,))
             conn.executemany(
-                "UPDATE documents SET size = ?, mtime_ns = ?, updated_at = ? "
+                "UPDATE documents SET size = ?, mtime_ns = ?, version = ?, updated_at = ? "
                 "WHERE document_id = ?",
-                [(f.size, f.mtime_ns, now, f.document_id) for f in update.touched],
+                [(f.size, f.mtime_ns, f.version, now, f.document_id) for f in update.touched],
             )
             if update.deleted:
                 # A duplicate whose original is gone must be indexed in its own right:
@@ -347,18 +351,19 @@ class Ledger(SqliteStore):
         conn.execute(
             "INSERT INTO documents (document_id, source_path, shard, size, mtime_ns, "
             "file_hash, text_hash, status, num_pages, num_chunks, error, duplicate_of, "
-            "updated_at, language, processing) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "updated_at, language, processing, version) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(document_id) DO UPDATE SET source_path=excluded.source_path, "
             "shard=excluded.shard, size=excluded.size, mtime_ns=excluded.mtime_ns, "
             "file_hash=excluded.file_hash, text_hash=excluded.text_hash, "
             "status=excluded.status, num_pages=excluded.num_pages, "
             "num_chunks=excluded.num_chunks, error=excluded.error, "
             "duplicate_of=excluded.duplicate_of, updated_at=excluded.updated_at, "
-            "language=excluded.language, processing=excluded.processing",
+            "language=excluded.language, processing=excluded.processing, "
+            "version=excluded.version",
             (
                 source.document_id, source.relative_path, source.shard, source.size,
                 source.mtime_ns, file_hash, text_hash, status, num_pages, num_chunks, error,
-                duplicate_of, now, language, processing,
+                duplicate_of, now, language, processing, source.version,
             ),
         )

@@ -1,14 +1,16 @@
-"""What the pipeline needs of a vector index and of a keyword index, stated without any backend.
+"""What the pipeline needs of a vector index, a keyword index and a document source, stated
+without any backend.
 
 Adapters implement it: `QdrantStore` (qdrant-client: a Qdrant server, or its local mode) and
-`EdgeStore` (Qdrant Edge, Qdrant's engine in-process). Only an adapter imports its backend's
+`EdgeStore` (Qdrant Edge, Qdrant's engine in-process); `LocalFolderSource` and
+`ObjectStoreSource` (S3 and the other fsspec stores). Only an adapter imports its backend's
 library; locks, retries and the like stay inside it. Every collection holds a dense vector and
 a sparse BM25 vector per chunk (`sparse_bm25`), and readers go through an alias.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import NamedTuple, Protocol
@@ -16,6 +18,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from rag_pipeline.models import EmbeddingModelSpec
+from rag_pipeline.records import SourceFile
 from rag_pipeline.sparse_bm25 import SparseVector
 
 SCHEMA_VERSION = "s2"
@@ -29,6 +32,27 @@ def qdrant_rrf_k(rrf_k: int) -> int:
     """Qdrant's RRF constant for this project's: Qdrant scores 1 / (k + rank) with ranks
     counted from 0 (server, local mode and Edge alike), this project from 1."""
     return rrf_k + 1
+
+
+class DocumentSource(Protocol):
+    """Where the documents live: a local folder, or an object store (`RAG_SOURCE_URI`)."""
+
+    def describe(self) -> str: ...
+
+    def list_files(self, include_globs: Iterable[str] = ("**/*",),
+                   exclude_globs: Iterable[str] = ()) -> Iterator[SourceFile]:
+        """Every document with its listing facts (size, modification time, change token),
+        without reading one. Raises when the listing fails: nothing is taken as deleted."""
+        ...
+
+    def fetch(self, file: SourceFile) -> Path:
+        """A local file with the document's bytes (the file itself in a folder). OSError for
+        this document alone (it vanished, it is unreadable); other errors fail the run."""
+        ...
+
+    def discard_copies(self) -> None:
+        """Remove the local copies `fetch` made (none for a folder)."""
+        ...
 
 
 class Hit(NamedTuple):

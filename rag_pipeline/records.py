@@ -8,14 +8,17 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class SourceFile:
-    """A file seen in the source folder (cheap facts only: no content read yet)."""
+    """A document seen in the source's listing (cheap facts only: no content read yet)."""
 
     path: Path
+    """Where it is read: the file itself, or where an object's local copy is downloaded."""
     relative_path: str
     document_id: str
     shard: str
     size: int
     mtime_ns: int
+    version: str = ""
+    """The store's change token (an object's version id or ETag); empty for a local file."""
 
 
 @dataclass(frozen=True)

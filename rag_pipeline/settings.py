@@ -16,6 +16,17 @@ DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_COLLECTION_ALIAS = "chunks"
 
 
+def resolve_source(uri: str | None, folder: str) -> tuple[Path, str | None]:
+    """(source folder, store URI) from RAG_SOURCE_URI and RAG_SOURCE_DIR. The URI wins: a
+    store's URL (a scheme other than file://), or a folder (a path or file:// URL)."""
+    uri = (uri or "").strip()
+    if "://" in uri and not uri.startswith("file://"):
+        return Path(folder).expanduser(), uri
+    if uri:
+        return Path(uri.removeprefix("file://")).expanduser(), None
+    return Path(folder).expanduser(), None
+
+
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value or default
@@ -133,6 +144,9 @@ class Settings:
 
     source_dir: Path
     data_dir: Path
+    source_uri: str | None = None
+    """An object store's bucket and prefix (s3://bucket/prefix) or any other fsspec URL: the
+    documents come from there instead of `source_dir`."""
     qdrant_url: str | None = None
     qdrant_api_key: str | None = field(default=None, repr=False)
     qdrant_timeout_seconds: int = 30
@@ -182,8 +196,11 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        source_dir, source_uri = resolve_source(
+            os.environ.get("RAG_SOURCE_URI"), _env("RAG_SOURCE_DIR", str(PROJECT_ROOT / "inbox")))
         return cls(
-            source_dir=Path(_env("RAG_SOURCE_DIR", str(PROJECT_ROOT / "inbox"))).expanduser(),
+            source_dir=source_dir,
+            source_uri=source_uri,
             data_dir=Path(_env("RAG_DATA_DIR", str(PROJECT_ROOT / "data"))).expanduser(),
             qdrant_url=os.environ.get("QDRANT_URL", "").strip() or None,
             qdrant_api_key=os.environ.get("QDRANT_API_KEY", "").strip() or None,
@@ -198,6 +215,7 @@ class Settings:
             include_globs=_env_list("RAG_INCLUDE_GLOBS", ("**/*",)),
             exclude_globs=_env_list("RAG_EXCLUDE_GLOBS", ()),
             max_delete_share=float(_env("RAG_MAX_DELETE_SHARE", "0.5")),
+            mass_delete_min_documents=_env_int("RAG_MASS_DELETE_MIN_DOCUMENTS", 10),
             keep_previous_collections=_env_int("RAG_KEEP_PREVIOUS_COLLECTIONS", 2),
             extract_timeout_seconds=float(_env("RAG_EXTRACT_TIMEOUT_SECONDS", "120")),
             extract_memory_mb=_env_int("RAG_EXTRACT_MEMORY_MB", 4096),

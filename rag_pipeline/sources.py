@@ -1,4 +1,5 @@
-"""Listing the source folder: cheap facts (path, size, mtime) without reading file contents."""
+"""The document source: a local folder (listed here, cheap facts without reading contents), or
+an object store (`rag_pipeline.object_store_source`), chosen by `open_source`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from rag_pipeline.ids import document_id_for, shard_for
+from rag_pipeline.ports import DocumentSource
 from rag_pipeline.records import SourceFile
+from rag_pipeline.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +27,12 @@ def is_ignored_name(name: str) -> bool:
     return any(fnmatch.fnmatch(name, pattern) for pattern in _TEMPORARY_PATTERNS)
 
 
-def _matches(relative_path: str, globs: Iterable[str]) -> bool:
+class SourceUnavailableError(RuntimeError):
+    """The source could not be listed or read, after retries: the run fails, and nothing is
+    deleted or marked failed because of it."""
+
+
+def matches_globs(relative_path: str, globs: Iterable[str]) -> bool:
     for pattern in globs:
         if fnmatch.fnmatch(relative_path, pattern):
             return True
@@ -62,7 +70,7 @@ def iter_source_files(
                 logger.warning("skipping %s: symlink points outside the source folder", path)
                 continue
             relative = path.relative_to(root).as_posix()
-            if not _matches(relative, include) or _matches(relative, exclude):
+            if not matches_globs(relative, include) or matches_globs(relative, exclude):
                 continue
             try:
                 stat = path.stat()
@@ -92,3 +100,41 @@ def list_source_files(
         for f in iter_source_files(source_dir, include_globs, exclude_globs)
         if wanted is None or f.shard in wanted
     ]
+
+
+class LocalFolderSource:
+    """A folder on this machine (or a mounted share): the extraction reads the files in place."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def describe(self) -> str:
+        return str(self.folder)
+
+    def list_files(self, include_globs: Iterable[str] = ("**/*",),
+                   exclude_globs: Iterable[str] = ()) -> Iterator[SourceFile]:
+        return iter_source_files(self.folder, include_globs, exclude_globs)
+
+    def fetch(self, file: SourceFile) -> Path:
+        return file.path
+
+    def discard_copies(self) -> None:
+        """Nothing was copied."""
+
+
+def open_source(settings: Settings) -> DocumentSource:
+    """`RAG_SOURCE_URI` when it names a store (s3://bucket/prefix, gs://..., any fsspec URL),
+    else the folder."""
+    if settings.source_uri:
+        from rag_pipeline.object_store_source import ObjectStoreSource
+
+        return ObjectStoreSource(settings.source_uri, settings.data_dir / "downloads")
+    return LocalFolderSource(settings.source_dir)
+
+
+def list_documents(source: DocumentSource, shards: Iterable[str] | None,
+                   settings: Settings) -> list[SourceFile]:
+    """The source's documents in `shards` (all when None), by the settings' globs."""
+    wanted = set(shards) if shards is not None else None
+    return [f for f in source.list_files(settings.include_globs, settings.exclude_globs)
+            if wanted is None or f.shard in wanted]

@@ -1,7 +1,7 @@
-"""Watching the source folder: what changed since the ledger's last commit, from stat alone.
+"""Watching the source: what changed since the ledger's last commit, from the listing alone.
 
-Used by the sensor on every tick, so it must stay cheap: it lists and stats files and reads the
-ledger, but never reads file contents (the run hashes the candidates).
+Used by the sensor on every tick, so it must stay cheap: it lists the folder or the bucket and
+reads the ledger, but never reads a document (the run fetches and hashes the candidates).
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 
-from rag_pipeline.changes import made_otherwise
+from rag_pipeline.changes import made_otherwise, same_listing_facts
 from rag_pipeline.ledger import Ledger, LedgerDocument
+from rag_pipeline.ports import DocumentSource
 from rag_pipeline.processing import processing_fingerprint
 from rag_pipeline.records import SourceFile
 from rag_pipeline.settings import Settings
-from rag_pipeline.sources import list_source_files
+from rag_pipeline.sources import list_documents, open_source
 
 
 class MassDeletionError(RuntimeError):
@@ -46,7 +47,7 @@ class PendingChanges:
         """Same pending changes on the same ledger state -> same signature (a run key)."""
         digest = hashlib.sha256(f"generation:{self.generation}".encode())
         for f in sorted([*self.new, *self.changed], key=lambda f: f.document_id):
-            digest.update(f"{f.document_id}:{f.size}:{f.mtime_ns}".encode())
+            digest.update(f"{f.document_id}:{f.size}:{f.mtime_ns}:{f.version}".encode())
         for d in sorted(self.deleted, key=lambda d: d.document_id):
             digest.update(f"deleted:{d.document_id}".encode())
         return digest.hexdigest()[:24]
@@ -62,28 +63,27 @@ def mass_deletion_reason(num_deleted: int, num_known: int, settings: Settings) -
     share = num_deleted / num_known
     if share <= settings.max_delete_share:
         return None
+    where = settings.source_uri or settings.source_dir
     return (
         f"refusing to delete {num_deleted} of {num_known} documents ({share:.0%} > "
-        f"{settings.max_delete_share:.0%} allowed): is {settings.source_dir} unmounted or "
+        f"{settings.max_delete_share:.0%} allowed): is {where} unmounted or "
         "unreadable? Nothing was deleted. If the deletion is intended, raise "
         "RAG_MAX_DELETE_SHARE (or max_delete_share on the pipeline resource) for one run."
     )
 
 
 def pending_changes(settings: Settings, ledger: Ledger, settle_seconds: float = 2.0,
-                    now: float | None = None) -> PendingChanges:
+                    now: float | None = None,
+                    document_source: DocumentSource | None = None) -> PendingChanges:
     now = time.time() if now is None else now
-    files = list_source_files(settings.source_dir, None, settings.include_globs,
-                              settings.exclude_globs)
+    files = list_documents(document_source or open_source(settings), None, settings)
     known = ledger.documents()
     processing = processing_fingerprint(settings)
     new, changed, seen, settling = [], [], set(), 0
     for source in files:
         seen.add(source.document_id)
         previous = known.get(source.document_id)
-        if previous is not None and (previous.size, previous.mtime_ns) == (
-            source.size, source.mtime_ns
-        ):
+        if previous is not None and same_listing_facts(previous, source):
             if made_otherwise(previous, processing):  # same bytes, other chunk settings
                 changed.append(source)
             continue

@@ -18,6 +18,7 @@ from rag_pipeline.settings import (
     EmbeddingEndpoint,
     QualityThresholds,
     Settings,
+    resolve_source,
 )
 
 _QUALITY = QualityThresholds()
@@ -29,6 +30,10 @@ class PipelineSettingsResource(ConfigurableResource):
     and checks. Every field has an environment variable (see the README)."""
 
     source_dir: str = Field(description="Folder of documents (RAG_SOURCE_DIR)")
+    source_uri: str | None = Field(default=None, description="Documents in an object store "
+                                   "instead: s3://bucket/prefix or another fsspec URL "
+                                   "(RAG_SOURCE_URI; credentials from the store's standard "
+                                   "variables, e.g. AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL)")
     data_dir: str = Field(description="Ledger, BM25 index, local Qdrant, caches (RAG_DATA_DIR)")
     embedding_model: str = Field(default=DEFAULT_EMBEDDING_MODEL,
                                  description="Packaged model name or local model folder")
@@ -60,6 +65,9 @@ class PipelineSettingsResource(ConfigurableResource):
     max_delete_share: float = Field(
         default=0.5, description="Refuse a run/tick that would delete more than this share of "
         "the known documents (RAG_MAX_DELETE_SHARE)")
+    mass_delete_min_documents: int = Field(
+        default=10, description="...once at least this many documents are known "
+        "(RAG_MASS_DELETE_MIN_DOCUMENTS)")
     keep_previous_collections: int = 2
     extract_timeout_seconds: float = Field(default=120.0, description="Per-document extraction "
                                            "time limit (RAG_EXTRACT_TIMEOUT_SECONDS)")
@@ -94,6 +102,7 @@ class PipelineSettingsResource(ConfigurableResource):
     def from_settings(cls, settings: Settings, **overrides: Any) -> PipelineSettingsResource:
         values: dict[str, Any] = {
             "source_dir": str(settings.source_dir),
+            "source_uri": settings.source_uri,
             "data_dir": str(settings.data_dir),
             "embedding_model": settings.embedding_model,
             "embedding_batch_size": settings.embedding_batch_size,
@@ -104,6 +113,7 @@ class PipelineSettingsResource(ConfigurableResource):
             "include_globs": list(settings.include_globs),
             "exclude_globs": list(settings.exclude_globs),
             "max_delete_share": settings.max_delete_share,
+            "mass_delete_min_documents": settings.mass_delete_min_documents,
             "keep_previous_collections": settings.keep_previous_collections,
             "extract_timeout_seconds": settings.extract_timeout_seconds,
             "extract_memory_mb": settings.extract_memory_mb,
@@ -181,8 +191,10 @@ def pipeline_settings(pipeline: PipelineSettingsResource, qdrant: QdrantResource
     })
     endpoint = EmbeddingEndpoint(**{
         name: getattr(pipeline, f"embedding_{name}") for name in asdict(_ENDPOINT)})
+    source_dir, source_uri = resolve_source(pipeline.source_uri, pipeline.source_dir)
     return Settings(
-        source_dir=Path(pipeline.source_dir).expanduser(),
+        source_dir=source_dir,
+        source_uri=source_uri,
         data_dir=Path(pipeline.data_dir).expanduser(),
         qdrant_url=qdrant.url or None,
         qdrant_api_key=qdrant.api_key or None,
@@ -200,6 +212,7 @@ def pipeline_settings(pipeline: PipelineSettingsResource, qdrant: QdrantResource
         include_globs=tuple(pipeline.include_globs),
         exclude_globs=tuple(pipeline.exclude_globs),
         max_delete_share=pipeline.max_delete_share,
+        mass_delete_min_documents=pipeline.mass_delete_min_documents,
         keep_previous_collections=pipeline.keep_previous_collections,
         extract_timeout_seconds=pipeline.extract_timeout_seconds,
         extract_memory_mb=pipeline.extract_memory_mb,

@@ -21,6 +21,7 @@ from dagster._core.storage.tags import (
 
 from rag_pipeline.ledger import Ledger
 from rag_pipeline.settings import sensor_interval_seconds
+from rag_pipeline.sources import SourceUnavailableError
 from rag_pipeline.watch import mass_deletion_reason, pending_changes
 from resources import PipelineSettingsResource, QdrantResource, pipeline_settings
 
@@ -34,14 +35,16 @@ _IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunS
 def source_folder_sensor(
     context: SensorEvaluationContext, pipeline: PipelineSettingsResource, qdrant: QdrantResource
 ) -> SensorResult | SkipReason:
-    """Watches the source folder (stat only, no file reads) and requests one run covering the
-    shards whose documents were added, changed or deleted. Refuses mass deletions."""
+    """Watches the source folder or bucket (its listing only, no document read) and requests one
+    run covering the shards whose documents were added, changed or deleted. Refuses mass
+    deletions; a listing that fails skips the tick."""
     settings = pipeline_settings(pipeline, qdrant)
     try:
         changes = pending_changes(settings, Ledger(settings.ledger_path))
-    except OSError as exc:  # unmounted share, permission error...
-        context.log.warning(f"cannot list {settings.source_dir}: {exc}")
-        return SkipReason(f"cannot list {settings.source_dir}: {exc}")
+    except (OSError, SourceUnavailableError) as exc:  # unmounted share, store down, denied...
+        where = settings.source_uri or settings.source_dir
+        context.log.warning(f"cannot list {where}: {exc}")
+        return SkipReason(f"cannot list {where}: {exc}")
     if not changes:
         settling = f"; {changes.settling} files still being written" if changes.settling else ""
         return SkipReason(f"no changes in {changes.num_files} files{settling}")

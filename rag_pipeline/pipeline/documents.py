@@ -14,7 +14,7 @@ from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.pipeline.services import Log, PipelineServices
 from rag_pipeline.processing import processing_fingerprint
 from rag_pipeline.records import DocumentFailure, ExtractedDocument
-from rag_pipeline.sources import list_source_files
+from rag_pipeline.sources import list_documents
 from rag_pipeline.watch import MassDeletionError, mass_deletion_reason
 
 EXTRACTED = "extracted_documents"
@@ -24,8 +24,8 @@ CLEANED = "cleaned_documents"
 def extract_shards(services: PipelineServices, shards: list[str], log: Log) -> dict[str, object]:
     started = time.perf_counter()
     settings = services.settings
-    files = list_source_files(settings.source_dir, shards, settings.include_globs,
-                              settings.exclude_globs)
+    document_source = services.source
+    files = list_documents(document_source, shards, settings)
     by_shard: dict[str, list] = {shard: [] for shard in shards}
     for source in files:
         by_shard[source.shard].append(source)
@@ -42,18 +42,22 @@ def extract_shards(services: PipelineServices, shards: list[str], log: Log) -> d
         ocr=OcrOptions(settings.ocr_language, settings.ocr_max_pages))
     totals: Counter[str] = Counter()
     failure_reasons: Counter[str] = Counter()
-    changes_by_shard = {
-        shard: diff_against_ledger(by_shard[shard],
-                                   {k: v for k, v in known.items() if v.shard == shard},
-                                   processing_fingerprint(settings))
-        for shard in shards
-    }
-    # All shards' files in one batch: the workers never wait at a shard boundary.
-    pending = [p for changes in changes_by_shard.values() for p in changes.pending]
-    if pending:  # an estimate of their chunks, on the high side (a kilobyte of file each)
-        services.start_embedding_workers(
-            len(pending) + sum(p.source.size for p in pending) // 1000)
-    results = {r.source.document_id: r for r in extract_isolated(pending, limits)}
+    try:
+        changes_by_shard = {
+            shard: diff_against_ledger(by_shard[shard],
+                                       {k: v for k, v in known.items() if v.shard == shard},
+                                       processing_fingerprint(settings),
+                                       fetch=document_source.fetch)
+            for shard in shards
+        }
+        # All shards' files in one batch: the workers never wait at a shard boundary.
+        pending = [p for changes in changes_by_shard.values() for p in changes.pending]
+        if pending:  # an estimate of their chunks, on the high side (a kilobyte of file each)
+            services.start_embedding_workers(
+                len(pending) + sum(p.source.size for p in pending) // 1000)
+        results = {r.source.document_id: r for r in extract_isolated(pending, limits)}
+    finally:
+        document_source.discard_copies()  # an object store's downloads, extracted or not
     for shard in shards:
         changes = changes_by_shard[shard]
         extracted: list[ExtractedDocument] = []

@@ -13,9 +13,10 @@ from rag_pipeline.embedding_cache import EmbeddingCache
 from rag_pipeline.ledger import Ledger
 from rag_pipeline.models import EmbeddingModelSpec, resolve_model
 from rag_pipeline.pipeline.batch import ShardBatch
-from rag_pipeline.ports import VectorIndex
+from rag_pipeline.ports import DocumentSource, VectorIndex
 from rag_pipeline.query_graph import export_query_graph, query_spec
 from rag_pipeline.settings import Settings
+from rag_pipeline.sources import open_source
 from rag_pipeline.staging import StageStore
 from rag_pipeline.tokenization import tokenizer_for
 from rag_pipeline.verified_state import (
@@ -67,6 +68,10 @@ class PipelineServices:
         self._embedder = embedder
         self._injected = embedder is not None
         self._vector_index = vector_index
+
+    @cached_property
+    def source(self) -> DocumentSource:
+        return open_source(self.settings)
 
     @cached_property
     def ledger(self) -> Ledger:

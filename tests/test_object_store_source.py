@@ -1,0 +1,149 @@
+"""Documents in an S3 bucket (moto's S3 server on 127.0.0.1): indexed, changed, deleted and
+renamed as files in a folder are; a listing that fails or comes back empty deletes nothing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context
+
+from assets.ingest_run import IngestError, run_ingest
+from rag_pipeline import object_store_source
+from rag_pipeline.changes import same_listing_facts
+from rag_pipeline.ledger import Ledger, LedgerDocument
+from rag_pipeline.object_store_source import ObjectStoreSource
+from rag_pipeline.search import search
+from rag_pipeline.settings import Settings
+from rag_pipeline.watch import pending_changes
+from resources import PipelineSettingsResource, QdrantResource
+from sensors import source_folder_sensor
+from tests.fixtures import write_knowledge_base
+from tests.s3_server import S3Server
+from tests.test_pipeline import index_sizes, qdrant_ids
+
+pytestmark = pytest.mark.slow
+BUCKET = "handbook"
+
+
+@pytest.fixture
+def s3() -> Iterator[S3Server]:
+    with S3Server() as server:
+        server.client.create_bucket(Bucket=BUCKET)
+        yield server
+
+
+@pytest.fixture
+def keys(s3: S3Server, tmp_path: Path) -> list[str]:
+    """The knowledge base under kb/, plus an object outside the prefix and a hidden one."""
+    write_knowledge_base(tmp_path / "upload")
+    uploaded = s3.upload_folder(tmp_path / "upload", BUCKET, "kb")
+    s3.client.put_object(Bucket=BUCKET, Key="elsewhere/other.md", Body=b"# Other\n\nNot ours.\n")
+    s3.client.put_object(Bucket=BUCKET, Key="kb/.hidden.md", Body=b"# Hidden\n\nNot ours.\n")
+    return uploaded
+
+
+@pytest.fixture
+def from_bucket(settings: Settings) -> Settings:
+    return replace(settings, source_uri=f"s3://{BUCKET}/kb", golden_set=None,
+                   mass_delete_min_documents=3)
+
+
+def tick(settings: Settings) -> SensorResult | SkipReason:
+    with build_sensor_context(instance=DagsterInstance.ephemeral(), resources={
+            "pipeline": PipelineSettingsResource.from_settings(settings),
+            "qdrant": QdrantResource()}) as context:
+        return source_folder_sensor(context)
+
+
+def indexed_paths(settings: Settings) -> set[str]:
+    return {d.source_path for d in Ledger(settings.ledger_path).documents().values()}
+
+
+def test_a_bucket_is_indexed_changed_and_deleted_like_a_folder(
+        s3: S3Server, keys: list[str], from_bucket: Settings) -> None:
+    reports = run_ingest(from_bucket)
+    assert reports["extracted_documents"]["num_documents_new"] == len(keys)
+    assert indexed_paths(from_bucket) == {key.removeprefix("kb/") for key in keys}
+    points, chunks, bm25 = index_sizes(from_bucket)
+    assert points == chunks == bm25 > 0
+    assert not (from_bucket.data_dir / "downloads").exists()  # the local copies are gone
+    [hit] = search("geostationary orbit above the equator", k=1, settings=from_bucket)
+    assert hit.chunk.source_path == "space/satellites.pdf"
+
+    again = run_ingest(from_bucket)["extracted_documents"]
+    assert again["num_files_hashed"] == 0  # unchanged objects are not downloaded
+    assert again["num_documents_unchanged"] == len(keys)
+
+    # The same key rewritten with as many bytes (a new ETag).
+    chess = s3.client.get_object(Bucket=BUCKET, Key="kb/chess.txt")["Body"].read()
+    assert b"Sicilian" in chess
+    s3.client.put_object(Bucket=BUCKET, Key="kb/chess.txt", Body=chess.replace(b"Sicilian",
+                                                                             b"Najdorfs"))
+    s3.client.delete_object(Bucket=BUCKET, Key="kb/bread.html")
+    s3.client.copy_object(Bucket=BUCKET, Key="kb/geology/volcanoes.md",
+                          CopySource={"Bucket": BUCKET, "Key": "kb/volcanoes.md"})
+    s3.client.delete_object(Bucket=BUCKET, Key="kb/volcanoes.md")
+    seen = pending_changes(from_bucket, Ledger(from_bucket.ledger_path), settle_seconds=0)
+    assert ([f.relative_path for f in seen.new], [f.relative_path for f in seen.changed],
+            sorted(d.source_path for d in seen.deleted)) == (
+        ["geology/volcanoes.md"], ["chess.txt"], ["bread.html", "volcanoes.md"])
+    time.sleep(2.1)  # the sensor leaves objects alone for 2 s after they were written
+    [request] = tick(from_bucket).run_requests
+    assert (request.tags["rag/new"], request.tags["rag/changed"], request.tags["rag/deleted"]) == (
+        "1", "1", "2")
+
+    extract = run_ingest(from_bucket)["extracted_documents"]
+    assert (extract["num_documents_new"], extract["num_documents_changed"],
+            extract["num_documents_deleted"]) == (1, 1, 2)
+    assert "geology/volcanoes.md" in indexed_paths(from_bucket)
+    assert not {"bread.html", "volcanoes.md"} & indexed_paths(from_bucket)
+    points, chunks, bm25 = index_sizes(from_bucket)
+    assert points == chunks == bm25
+    ledger_ids = {c.chunk_id for c in Ledger(from_bucket.ledger_path).iter_chunks()}
+    assert qdrant_ids(from_bucket) == ledger_ids  # no orphans, no duplicates
+    [hit] = search("Najdorfs defence", k=1, mode="bm25", settings=from_bucket)
+    assert hit.chunk.source_path == "chess.txt"
+
+
+def test_a_listing_that_fails_or_comes_back_empty_deletes_nothing(
+        s3: S3Server, keys: list[str], from_bucket: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    run_ingest(from_bucket)
+    before, paths = index_sizes(from_bucket), indexed_paths(from_bucket)
+
+    for key in keys:  # an emptied prefix (a wrong prefix, a lifecycle rule gone wrong)
+        s3.client.delete_object(Bucket=BUCKET, Key=key)
+    with pytest.raises(IngestError, match="refusing to delete"):
+        run_ingest(from_bucket)
+    assert index_sizes(from_bucket) == before and indexed_paths(from_bucket) == paths
+
+    monkeypatch.setattr(object_store_source, "ATTEMPTS", 2)
+    monkeypatch.setattr(object_store_source, "BACKOFF_SECONDS", 0.1)
+    s3.stop()  # the store is down: retried, then the run fails and says why
+    with pytest.raises(IngestError, match=rf"cannot list s3://{BUCKET}/kb after 2 attempts"):
+        run_ingest(from_bucket)
+    assert index_sizes(from_bucket) == before and indexed_paths(from_bucket) == paths
+    skipped = tick(from_bucket)
+    assert isinstance(skipped, SkipReason) and "cannot list" in str(skipped.skip_message)
+
+
+def test_a_rewrite_within_the_same_second_is_seen_by_its_etag(
+        s3: S3Server, from_bucket: Settings) -> None:
+    """S3 reports modification times in whole seconds: size and time alone would miss this."""
+    source = ObjectStoreSource(f"s3://{BUCKET}/kb", from_bucket.data_dir / "downloads")
+    s3.client.put_object(Bucket=BUCKET, Key="kb/note.md", Body=b"# Note\n\nversion one\n")
+    [first] = source.list_files()
+    s3.client.put_object(Bucket=BUCKET, Key="kb/note.md", Body=b"# Note\n\nversion two\n")
+    [second] = source.list_files()
+    assert second.size == first.size and second.version != first.version
+    recorded = LedgerDocument(first.document_id, first.relative_path, first.shard, first.size,
+                              first.mtime_ns, "hash", None, "indexed", None, 1, None, None,
+                              version=first.version)
+    assert same_listing_facts(recorded, first) and not same_listing_facts(recorded, second)
+    assert source.fetch(second).read_bytes() == b"# Note\n\nversion two\n"
+    source.discard_copies()
+    assert not (from_bucket.data_dir / "downloads").exists()

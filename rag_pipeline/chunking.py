@@ -17,7 +17,7 @@ from bisect import bisect_left
 from dataclasses import dataclass
 
 from rag_pipeline.ids import chunk_id_for, text_hash
-from rag_pipeline.records import Block, Chunk, CleanedDocument, with_title
+from rag_pipeline.records import Block, Chunk, CleanedDocument, DocumentFacts, with_title
 from rag_pipeline.tokenization import ModelTokenizer
 
 logger = logging.getLogger(__name__)
@@ -253,6 +253,7 @@ class Chunker:
         chunks: list[Chunk] = []
         seen: set[str] = set()
         source = document.source
+        facts = DocumentFacts.of(source, document.num_pages)
         for start, end, units, index_text, count in final:
             chunk_text = text[start:end]
             if not chunk_text.strip():
@@ -276,6 +277,7 @@ class Chunker:
                     content_hash=content_hash,
                     num_tokens=count,
                     language=document.language,
+                    facts=facts,
                 )
             )
         return tuple(chunks)

@@ -9,6 +9,7 @@ import textwrap
 import time
 from collections.abc import Sequence
 
+from rag_pipeline.filters import SearchFilter
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.search import MODES, IndexNotFoundError, Searcher
 from rag_pipeline.settings import Settings
@@ -95,7 +96,12 @@ def _rollback(args: argparse.Namespace, settings: Settings) -> int:
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        hits = Searcher(settings).search(args.query, k=args.k, mode=args.mode)
+        where = SearchFilter.parse(args.where, args.since)
+    except ValueError as exc:
+        _err(str(exc))
+        return 2
+    try:
+        hits = Searcher(settings).search(args.query, k=args.k, mode=args.mode, where=where)
     except IndexNotFoundError as exc:
         _err(f"No index yet ({exc}). Run `rag-pipeline ingest` or materialize the assets in "
              "the Dagster UI first.")
@@ -171,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("query")
     search.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     search.add_argument("--mode", choices=MODES, default="hybrid")
+    search.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                        help="only documents with this file type (type=pdf) or in this folder "
+                        "(folder=handbook/, subfolders included); repeat to add conditions")
+    search.add_argument("--since", metavar="DATE",
+                        help="only documents modified on or after this ISO date or time (UTC)")
     commands.add_parser("status", help="documents by status, chunks, failures")
     commands.add_parser("collections", help="Qdrant collections: model, points, live/target")
     evaluation = commands.add_parser("eval", help="retrieval quality on a BEIR-format dataset")

@@ -41,15 +41,23 @@ from qdrant_edge import (
     Prefetch,
     Query,
     QueryRequest,
+    RangeFloat,
     ScrollRequest,
     SearchParams,
     UpdateOperation,
 )
 from qdrant_edge import SparseVector as EdgeSparseVector
 
+from rag_pipeline.filters import FOLDERS_FIELD, MODIFIED_FIELD, TYPE_FIELD, SearchFilter
 from rag_pipeline.held_store import HeldStore
 from rag_pipeline.models import EmbeddingModelSpec
-from rag_pipeline.ports import INDEXED_FIELDS, SCHEMA_VERSION, Hit, qdrant_rrf_k
+from rag_pipeline.ports import (
+    INDEXED_FIELDS,
+    INTEGER_FIELDS,
+    SCHEMA_VERSION,
+    Hit,
+    qdrant_rrf_k,
+)
 from rag_pipeline.sparse_bm25 import DENSE_VECTOR, SPARSE_VECTOR, SparseVector
 
 logger = logging.getLogger(__name__)
@@ -182,6 +190,9 @@ class EdgeStore(HeldStore[_Shards]):
             for field_name in INDEXED_FIELDS:
                 shard.update(UpdateOperation.create_field_index(field_name,
                                                                 PayloadSchemaType.Keyword))
+            for field_name in INTEGER_FIELDS:
+                shard.update(UpdateOperation.create_field_index(field_name,
+                                                                PayloadSchemaType.Integer))
             shard.flush()
             self._wrote()
             logger.info("created Qdrant Edge collection %s (dim %d)", name, dimension)
@@ -323,36 +334,54 @@ class EdgeStore(HeldStore[_Shards]):
                     for p in shard.query(request)]
 
     def query(self, vector: np.ndarray, limit: int, collection: str | None = None,
-              exact: bool = False) -> list[Hit]:
+              where: SearchFilter | None = None, exact: bool = False) -> list[Hit]:
         """Nearest points (`exact`: by a full scan instead of the HNSW graph)."""
         return self._query(collection, QueryRequest(
             limit=limit, query=Query.Nearest(vector.tolist(), using=DENSE_VECTOR),
-            with_payload=True, params=SearchParams(exact=True) if exact else self._params()))
+            filter=_filter(where), with_payload=True,
+            params=SearchParams(exact=True) if exact else self._params()))
 
     def _params(self) -> SearchParams:
         return SearchParams(hnsw_ef=max(self.hnsw_ef, 0) or None)
 
-    def query_sparse(self, vector: SparseVector, limit: int,
-                     collection: str | None = None) -> list[Hit]:
+    def query_sparse(self, vector: SparseVector, limit: int, collection: str | None = None,
+                     where: SearchFilter | None = None) -> list[Hit]:
         return self._query(collection, QueryRequest(
             limit=limit, query=Query.Nearest(_sparse(vector), using=SPARSE_VECTOR),
-            with_payload=True))
+            filter=_filter(where), with_payload=True))
 
     def query_hybrid(self, dense: np.ndarray, sparse: SparseVector, limit: int,
-                     candidates: int, rrf_k: int,
-                     collection: str | None = None) -> list[Hit]:
+                     candidates: int, rrf_k: int, collection: str | None = None,
+                     where: SearchFilter | None = None) -> list[Hit]:
+        condition = _filter(where)
         return self._query(collection, QueryRequest(
             limit=limit,
             prefetches=[
                 Prefetch(limit=candidates,
                          query=Query.Nearest(dense.tolist(), using=DENSE_VECTOR),
-                         params=self._params()),
+                         params=self._params(), filter=condition),
                 Prefetch(limit=candidates,
-                         query=Query.Nearest(_sparse(sparse), using=SPARSE_VECTOR)),
+                         query=Query.Nearest(_sparse(sparse), using=SPARSE_VECTOR),
+                         filter=condition),
             ],
             query=Fusion.Rrf(k=qdrant_rrf_k(rrf_k)),
+            filter=condition,
             with_payload=True,
         ))
+
+
+def _filter(where: SearchFilter | None) -> Filter | None:
+    if not where:
+        return None
+    conditions: list[FieldCondition] = []
+    if where.types:
+        conditions.append(FieldCondition(TYPE_FIELD, match=MatchAny(list(where.types))))
+    if where.folders:
+        conditions.append(FieldCondition(FOLDERS_FIELD, match=MatchAny(list(where.folders))))
+    if where.modified_since is not None:
+        conditions.append(FieldCondition(MODIFIED_FIELD,
+                                         range=RangeFloat(gte=float(where.modified_since))))
+    return Filter(must=conditions)
 
 
 def _sparse(vector: SparseVector) -> EdgeSparseVector:

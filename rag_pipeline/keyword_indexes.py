@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rag_pipeline.bm25_store import RankBM25File
+from rag_pipeline.filters import SearchFilter
 from rag_pipeline.ports import Hit, KeywordIndex, VectorIndex
 from rag_pipeline.settings import Settings
 from rag_pipeline.sparse_bm25 import query_vector
@@ -26,16 +27,18 @@ class SparseVectorKeywords:
     name = "qdrant"
 
     def __init__(self, store: VectorIndex, collection: Callable[[], str | None],
-                 languages: Callable[[], Sequence[str | None]]) -> None:
+                 languages: Callable[[], Sequence[str | None]],
+                 where: SearchFilter | None = None) -> None:
         self.store = store
         self._collection = collection
         self._languages = languages
+        self._where = where
 
     def search(self, query: str, limit: int) -> list[Hit]:
         if self.store.is_local and not self.store.path.exists():
             raise LookupError("the Qdrant index does not exist yet")
         return self.store.query_sparse(query_vector(query, self._languages()), limit,
-                                       collection=self._collection())
+                                       collection=self._collection(), where=self._where)
 
 
 def resolve(settings: Settings) -> str:

@@ -17,6 +17,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
+from rag_pipeline.filters import FILTER_FIELDS, MODIFIED_FIELD, SearchFilter
 from rag_pipeline.models import EmbeddingModelSpec
 from rag_pipeline.records import SourceFile
 from rag_pipeline.sparse_bm25 import SparseVector
@@ -24,8 +25,10 @@ from rag_pipeline.sparse_bm25 import SparseVector
 SCHEMA_VERSION = "s2"
 """Part of every collection's name: named dense + sparse BM25 vectors. Collections without it
 (an older release's) have one unnamed dense vector and no sparse one."""
-INDEXED_FIELDS = ("document_id", "shard", "source_path")
-"""Payload fields with a keyword index (filters by document, shard and source)."""
+INDEXED_FIELDS = ("document_id", "shard", "source_path", *FILTER_FIELDS)
+"""Payload fields with a keyword index (filters by document, shard, source and the search
+filters' type and folders); `INTEGER_FIELDS` have an integer index."""
+INTEGER_FIELDS = (MODIFIED_FIELD,)
 
 
 def qdrant_rrf_k(rrf_k: int) -> int:
@@ -132,15 +135,16 @@ class VectorIndex(Protocol):
 
     def payloads(self, collection: str, ids: Sequence[str]) -> dict[str, dict]: ...
 
-    def query(self, vector: np.ndarray, limit: int,
-              collection: str | None = None) -> list[Hit]: ...
+    # `where`: only chunks of matching documents, filtered by the engine before ranking.
+    def query(self, vector: np.ndarray, limit: int, collection: str | None = None,
+              where: SearchFilter | None = None) -> list[Hit]: ...
 
-    def query_sparse(self, vector: SparseVector, limit: int,
-                     collection: str | None = None) -> list[Hit]: ...
+    def query_sparse(self, vector: SparseVector, limit: int, collection: str | None = None,
+                     where: SearchFilter | None = None) -> list[Hit]: ...
 
     def query_hybrid(self, dense: np.ndarray, sparse: SparseVector, limit: int,
-                     candidates: int, rrf_k: int,
-                     collection: str | None = None) -> list[Hit]: ...
+                     candidates: int, rrf_k: int, collection: str | None = None,
+                     where: SearchFilter | None = None) -> list[Hit]: ...
 
 
 class KeywordIndex(Protocol):

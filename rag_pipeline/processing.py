@@ -21,7 +21,7 @@ EXTRACTION_VERSION = 1
 """Extraction (`rag_pipeline.extract`): bump when the elements it produces change."""
 CLEANING_VERSION = 1
 """Cleaning (`rag_pipeline.cleaning`): bump when cleaned text changes."""
-CHUNKING_VERSION = 1
+CHUNKING_VERSION = 2
 """Chunking (`rag_pipeline.chunking`): bump when chunk boundaries or texts change."""
 
 

@@ -24,9 +24,16 @@ from typing import TypeVar
 import numpy as np
 from qdrant_client import QdrantClient, models
 
+from rag_pipeline.filters import FOLDERS_FIELD, MODIFIED_FIELD, TYPE_FIELD, SearchFilter
 from rag_pipeline.held_store import HeldStore
 from rag_pipeline.models import EmbeddingModelSpec
-from rag_pipeline.ports import INDEXED_FIELDS, SCHEMA_VERSION, Hit, qdrant_rrf_k
+from rag_pipeline.ports import (
+    INDEXED_FIELDS,
+    INTEGER_FIELDS,
+    SCHEMA_VERSION,
+    Hit,
+    qdrant_rrf_k,
+)
 from rag_pipeline.sparse_bm25 import DENSE_VECTOR, SPARSE_VECTOR, SparseVector
 from rag_pipeline.verified_state import files_signature
 
@@ -224,6 +231,9 @@ class QdrantStore(HeldStore[QdrantClient]):
                     for field_name in INDEXED_FIELDS:
                         client.create_payload_index(name, field_name,
                                                     models.PayloadSchemaType.KEYWORD)
+                    for field_name in INTEGER_FIELDS:
+                        client.create_payload_index(name, field_name,
+                                                    models.PayloadSchemaType.INTEGER)
                 logger.info("created Qdrant collection %s (dim %d)", name, dimension)
 
         self._retry("create collection", _ensure)
@@ -411,37 +421,43 @@ class QdrantStore(HeldStore[QdrantClient]):
                 return None
             return int(client.count(name, exact=True).count)
 
-    def query(self, vector: np.ndarray, limit: int,
-              collection: str | None = None) -> list[Hit]:
+    def query(self, vector: np.ndarray, limit: int, collection: str | None = None,
+              where: SearchFilter | None = None) -> list[Hit]:
         """Nearest points in `collection` (default: the live one, through the alias)."""
         with self.session() as client:
             name = self._readable(client, collection)
             using = DENSE_VECTOR if self.has_sparse(client, name) else None
             return _hits(client.query_points(name, query=vector.tolist(), using=using,
-                                             limit=limit, with_payload=True).points)
+                                             query_filter=_filter(where), limit=limit,
+                                             with_payload=True).points)
 
-    def query_sparse(self, vector: SparseVector, limit: int,
-                     collection: str | None = None) -> list[Hit]:
+    def query_sparse(self, vector: SparseVector, limit: int, collection: str | None = None,
+                     where: SearchFilter | None = None) -> list[Hit]:
         """Best BM25 points (Qdrant's sparse index); LookupError on an older collection."""
         with self.session() as client:
             name = self._readable(client, collection, sparse=True)
             return _hits(client.query_points(name, query=_sparse(vector), using=SPARSE_VECTOR,
-                                             limit=limit, with_payload=True).points)
+                                             query_filter=_filter(where), limit=limit,
+                                             with_payload=True).points)
 
     def query_hybrid(self, dense: np.ndarray, sparse: SparseVector, limit: int,
-                     candidates: int, rrf_k: int,
-                     collection: str | None = None) -> list[Hit]:
-        """Dense and BM25 candidates fused by reciprocal rank, in one Query API call."""
+                     candidates: int, rrf_k: int, collection: str | None = None,
+                     where: SearchFilter | None = None) -> list[Hit]:
+        """Dense and BM25 candidates fused by reciprocal rank, in one Query API call; the
+        filter applies to both candidate lists (so each keeps `candidates` matching points)."""
+        condition = _filter(where)
         with self.session() as client:
             name = self._readable(client, collection, sparse=True)
             return _hits(client.query_points(
                 name,
                 prefetch=[
-                    models.Prefetch(query=dense.tolist(), using=DENSE_VECTOR, limit=candidates),
+                    models.Prefetch(query=dense.tolist(), using=DENSE_VECTOR, limit=candidates,
+                                    filter=condition),
                     models.Prefetch(query=_sparse(sparse), using=SPARSE_VECTOR,
-                                    limit=candidates),
+                                    limit=candidates, filter=condition),
                 ],
                 query=models.RrfQuery(rrf=models.Rrf(k=qdrant_rrf_k(rrf_k))),
+                query_filter=condition,
                 limit=limit,
                 with_payload=True,
             ).points)
@@ -455,6 +471,22 @@ class QdrantStore(HeldStore[QdrantClient]):
             raise LookupError(f"{collection or 'the live collection'} has no sparse BM25 "
                               "vectors (built before them): run a backfill to upgrade it")
         return name
+
+
+def _filter(where: SearchFilter | None) -> models.Filter | None:
+    if not where:
+        return None
+    conditions: list[models.Condition] = []
+    if where.types:
+        conditions.append(models.FieldCondition(key=TYPE_FIELD,
+                                                match=models.MatchAny(any=list(where.types))))
+    if where.folders:
+        conditions.append(models.FieldCondition(key=FOLDERS_FIELD,
+                                                match=models.MatchAny(any=list(where.folders))))
+    if where.modified_since is not None:
+        conditions.append(models.FieldCondition(key=MODIFIED_FIELD,
+                                                range=models.Range(gte=where.modified_since)))
+    return models.Filter(must=conditions)
 
 
 def _hits(points: list[models.ScoredPoint]) -> list[Hit]:

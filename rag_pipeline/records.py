@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,29 @@ def with_title(text: str, section_title: str | None) -> str:
 
 
 @dataclass(frozen=True)
+class DocumentFacts:
+    """What every chunk's payload says about its document, to filter on
+    (`rag_pipeline.filters`): file type, the folders it is in, size, modification time."""
+
+    type: str
+    folders: tuple[str, ...]
+    """Every folder it is in, outermost first (`a/`, `a/b/`): a filter on a folder matches
+    its subfolders' documents too."""
+    size_bytes: int
+    modified_at: int
+    """Seconds since the epoch (the listing's modification time of the bytes indexed)."""
+    num_pages: int | None = None
+
+    @classmethod
+    def of(cls, source: SourceFile, num_pages: int | None) -> DocumentFacts:
+        parts = source.relative_path.split("/")[:-1]
+        return cls(type=PurePosixPath(source.relative_path).suffix.lstrip(".").lower(),
+                   folders=tuple("/".join(parts[:i]) + "/" for i in range(1, len(parts) + 1)),
+                   size_bytes=source.size, modified_at=source.mtime_ns // 10**9,
+                   num_pages=num_pages)
+
+
+@dataclass(frozen=True)
 class Chunk:
     """One unit of retrieval; `chunk_id` is its Qdrant point id: uuid5(document, content)."""
 
@@ -115,6 +138,8 @@ class Chunk:
     language: str | None = None
     """Its document's language: how BM25 analyses it. None for chunks indexed before
     languages were detected (the ledger's document row then has it)."""
+    facts: DocumentFacts | None = None
+    """None for chunks made before documents' facts were in the payload."""
 
     @property
     def index_text(self) -> str:
@@ -138,6 +163,10 @@ class Chunk:
         }
         if self.language is not None:  # older points have no such key and still match
             payload["language"] = self.language
+        if self.facts is not None:
+            payload.update(type=self.facts.type, folders=list(self.facts.folders),
+                           size_bytes=self.facts.size_bytes, modified_at=self.facts.modified_at,
+                           num_pages=self.facts.num_pages)
         return payload
 
     @classmethod
@@ -157,6 +186,13 @@ class Chunk:
             content_hash=str(payload["content_hash"]),
             num_tokens=int(payload["num_tokens"]),  # type: ignore[arg-type]
             language=payload.get("language"),  # type: ignore[arg-type]
+            facts=DocumentFacts(
+                type=str(payload["type"]),
+                folders=tuple(str(f) for f in payload.get("folders") or ()),  # type: ignore[union-attr]
+                size_bytes=int(payload.get("size_bytes") or 0),  # type: ignore[arg-type]
+                modified_at=int(payload.get("modified_at") or 0),  # type: ignore[arg-type]
+                num_pages=payload.get("num_pages"),  # type: ignore[arg-type]
+            ) if "type" in payload else None,
         )
 
 

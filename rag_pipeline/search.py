@@ -17,6 +17,7 @@ from typing import Literal, TypeVar
 import numpy as np
 
 from rag_pipeline.embedding import Embedder, embedder_for
+from rag_pipeline.filters import SearchFilter
 from rag_pipeline.keyword_indexes import SparseVectorKeywords, keyword_index_for, resolve
 from rag_pipeline.models import resolve_model
 from rag_pipeline.pipeline.services import PipelineServices
@@ -104,13 +105,13 @@ class Searcher:
         return [(Chunk.from_payload(h.id, h.payload) if h.payload else chunks[h.id], h.score)
                 for h in hits if h.payload or h.id in chunks]
 
-    def _qdrant_hybrid(self, query: str, k: int, candidates: int,
-                       rrf_k: int) -> list[tuple[Chunk, float]]:
+    def _qdrant_hybrid(self, query: str, k: int, candidates: int, rrf_k: int,
+                       where: SearchFilter | None = None) -> list[tuple[Chunk, float]]:
         sparse = self._sparse_query(query)
 
         def run(vector: np.ndarray, collection: str) -> list:
             return self.services.qdrant.query_hybrid(vector, sparse, k, candidates, rrf_k,
-                                                     collection=collection)
+                                                     collection=collection, where=where)
 
         points = self._with_query_vector(query, run)
         return _hits(points)
@@ -120,9 +121,10 @@ class Searcher:
         if qdrant.is_local and not qdrant.path.exists():
             raise IndexNotFoundError("the Qdrant index does not exist yet")
 
-    def _dense(self, query: str, limit: int) -> list[tuple[Chunk, float]]:
+    def _dense(self, query: str, limit: int,
+               where: SearchFilter | None = None) -> list[tuple[Chunk, float]]:
         def run(vector: np.ndarray, collection: str) -> list:
-            return self.services.qdrant.query(vector, limit, collection=collection)
+            return self.services.qdrant.query(vector, limit, collection=collection, where=where)
 
         points = self._with_query_vector(query, run)
         return _hits(points)
@@ -150,7 +152,12 @@ class Searcher:
             except LookupError as exc:
                 raise IndexNotFoundError(str(exc)) from exc
 
-    def _bm25(self, query: str, limit: int) -> list[tuple[Chunk, float]]:
+    def _bm25(self, query: str, limit: int,
+              where: SearchFilter | None = None) -> list[tuple[Chunk, float]]:
+        if where:  # filtered in the engine, before ranking: the collection's sparse vectors
+            return self._keyword_hits(SparseVectorKeywords(
+                self.services.qdrant, lambda: self.collection, self._languages, where),
+                query, limit)
         return self._keyword_hits(self.keywords, query, limit)
 
     def sparse_search(self, query: str, k: int) -> list[SearchHit]:
@@ -161,20 +168,26 @@ class Searcher:
                 enumerate(self._keyword_hits(index, query, k), 1)]
 
     def search(self, query: str, k: int = 10, mode: Mode = "hybrid",
-               candidates: int = CANDIDATES, rrf_k: int | None = None) -> list[SearchHit]:
+               candidates: int = CANDIDATES, rrf_k: int | None = None,
+               where: SearchFilter | None = None) -> list[SearchHit]:
         """Top k chunks. Hybrid fuses the top `candidates` of each retriever by RRF
-        (`rrf_k` defaults to the settings' RAG_RRF_K)."""
+        (`rrf_k` defaults to the settings' RAG_RRF_K). `where`: only chunks of documents that
+        match it (file type, folder, modified since), filtered by the engine before ranking,
+        for dense and BM25 alike."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if not query.strip():
             return []
         if mode == "dense":
-            return [SearchHit(i, s, c) for i, (c, s) in enumerate(self._dense(query, k), 1)]
+            return [SearchHit(i, s, c) for i, (c, s) in
+                    enumerate(self._dense(query, k, where), 1)]
         if mode == "bm25":
-            return [SearchHit(i, s, c) for i, (c, s) in enumerate(self._bm25(query, k), 1)]
+            return [SearchHit(i, s, c) for i, (c, s) in
+                    enumerate(self._bm25(query, k, where), 1)]
         limit = max(k, candidates)
-        if self.keyword_index == "qdrant":
-            hits = self._qdrant_hybrid(query, k, limit, rrf_k or self.services.settings.rrf_k)
+        if self.keyword_index == "qdrant" or where:
+            hits = self._qdrant_hybrid(query, k, limit, rrf_k or self.services.settings.rrf_k,
+                                       where)
             return [SearchHit(i, s, c) for i, (c, s) in enumerate(hits, 1)]
         dense, sparse = self._dense(query, limit), self._bm25(query, limit)
         chunks = {c.chunk_id: c for c, _ in [*dense, *sparse]}
@@ -188,7 +201,8 @@ def _hits(points: list) -> list[tuple[Chunk, float]]:
     return [(Chunk.from_payload(str(p.id), p.payload or {}), float(p.score)) for p in points]
 
 
-def search(query: str, k: int = 10, mode: Mode = "hybrid",
-           settings: Settings | None = None) -> list[SearchHit]:
-    """Search the index described by `settings` (default: the environment's)."""
-    return Searcher(settings).search(query, k=k, mode=mode)
+def search(query: str, k: int = 10, mode: Mode = "hybrid", settings: Settings | None = None,
+           where: SearchFilter | None = None) -> list[SearchHit]:
+    """Search the index described by `settings` (default: the environment's); `where`:
+    `SearchFilter(types=("pdf",), folders=("handbook/",), modified_since=...)`."""
+    return Searcher(settings).search(query, k=k, mode=mode, where=where)

@@ -52,6 +52,8 @@ def freshness() -> dict[str, float]:
         write_docx(tmp / "source" / "note.docx", "Fresh note", [("Marker", "Xylophonist zebra.")])
         searchable = wait_for(lambda: "note.docx" in dev.search("Xylophonist"), timeout=600,
                               interval=1)
+        # Searchable before the run ends: its checks and the publish follow the index writes.
+        wait_for(lambda: dev.runs()[0]["endTime"] is not None, timeout=600, interval=1)
         run = dev.runs()[0]
         return {"searchable_seconds": round(searchable, 1),
                 "waiting_seconds": round(run["startTime"] - landed, 1),

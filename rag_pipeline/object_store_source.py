@@ -88,17 +88,18 @@ class ObjectStoreSource:
         self.root = root.rstrip("/")
         self.scratch_dir = scratch_dir
         self._attempts = attempts or ATTEMPTS
-        self._backoff_seconds = BACKOFF_SECONDS if backoff_seconds is None else backoff_seconds
+        # One retry policy for the listing and every download.
+        self._retrying = retry(
+            retry=retry_if_exception(_transient), stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential_jitter(
+                initial=BACKOFF_SECONDS if backoff_seconds is None else backoff_seconds, max=30),
+            before_sleep=lambda state: logger.warning(
+                "%s: attempt %d failed (%s), retrying", self.uri, state.attempt_number,
+                state.outcome.exception() if state.outcome else None),
+            reraise=True)
 
     def _retried(self, call: Callable[..., T], *args: Any) -> T:
-        retrying = retry(retry=retry_if_exception(_transient),
-                         stop=stop_after_attempt(self._attempts),
-                         wait=wait_exponential_jitter(initial=self._backoff_seconds, max=30),
-                         before_sleep=lambda state: logger.warning(
-                             "%s: attempt %d failed (%s), retrying", self.uri,
-                             state.attempt_number, state.outcome.exception()),
-                         reraise=True)
-        return retrying(call)(*args)
+        return self._retrying(call)(*args)
 
     def describe(self) -> str:
         return self.uri

@@ -43,9 +43,8 @@ def embed_shards(services: PipelineServices, shards: list[str],
     # (zeros when it embeds nothing, so the UI's plots have a point for every run).
     usage_before = usage_counts(services.embedder) if spec.backend == "openai" else {}
     if missing:
-        prepare = getattr(services.embedder, "prepare", None)
-        if prepare is not None:  # the probes alone would start one worker, the chunks more
-            prepare(len(missing))
+        # The probes alone would start one worker, the chunks more.
+        services.prepare_embedder(len(missing))
         drift = check_drift(services.embedder.embed, services.embedding_cache, spec.fingerprint,
                             spec.name, services.settings.quality.min_probe_cosine)
         if not drift.passed:

@@ -163,14 +163,19 @@ class PipelineServices:
             return ""
         return str(folder) if folder else ""
 
+    def prepare_embedder(self, num_texts: int, wait: bool = True) -> None:
+        """Start what `num_texts` texts will use (a worker pool: a worker per batch, up to
+        RAG_EMBEDDING_WORKERS); nothing for a backend without start-up."""
+        prepare = getattr(self.embedder, "prepare", None)
+        if prepare is not None:
+            prepare(num_texts, wait=wait)
+
     def start_embedding_workers(self, num_texts: int) -> None:
         """Begin loading the model in the embedding workers while documents are extracted:
         a small run otherwise waits for both start-ups, one after the other. Speculative: an
         error here is raised again, and reported, by the embedding step."""
         try:
-            prepare = getattr(self.embedder, "prepare", None)
-            if prepare is not None:
-                prepare(num_texts, wait=False)
+            self.prepare_embedder(num_texts, wait=False)
         except Exception as exc:  # whatever it is, the embedding step meets it again
             logger.debug("embedding workers not started early: %s", exc)
 

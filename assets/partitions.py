@@ -20,10 +20,13 @@ document_shards = StaticPartitionsDefinition(all_shard_keys())
 single_run = BackfillPolicy.single_run()
 OWNERS = ["team:data-engineering"]
 
-PROCESSING_VERSION = processing_fingerprint(Settings.from_env())
+ENVIRONMENT_SETTINGS = Settings.from_env()
+"""The settings as the code location loads (a malformed variable stops it here, named)."""
+
+PROCESSING_VERSION = processing_fingerprint(ENVIRONMENT_SETTINGS)
 """Code version of the assets that make chunks: changing the chunking settings (or a version in
 `rag_pipeline.processing`) shows them as changed in the UI; the next run re-processes."""
 
-EMBEDDING_VERSION = resolve_model(Settings.from_env().embedding_model).fingerprint
+EMBEDDING_VERSION = resolve_model(ENVIRONMENT_SETTINGS.embedding_model).fingerprint
 """Code version of the assets whose output depends on the model: changing the embedding
 setting shows chunk_embeddings and qdrant_index as changed in the UI until they are backfilled."""

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from rag_pipeline.filters import SearchFilter
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.search import MODES, IndexNotFoundError, Searcher
+from rag_pipeline.setting_fields import SettingError
 from rag_pipeline.settings import Settings
 
 
@@ -210,7 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingError as exc:
+        logging.getLogger(__name__).error("%s", exc)
+        return 2
     handlers = {"ingest": _ingest, "search": _search, "status": _status,
                 "collections": _collections, "publish": _publish, "rollback": _rollback,
                 "eval": _eval}

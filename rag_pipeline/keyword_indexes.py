@@ -48,7 +48,7 @@ def resolve(settings: Settings) -> str:
         raise ValueError(f"RAG_KEYWORD_INDEX must be one of {', '.join(CHOICES)}, "
                          f"got {chosen!r}")
     if chosen == "auto":
-        local_mode = settings.qdrant_url is None and settings.qdrant_embedded == "local-mode"
+        local_mode = settings.qdrant.url is None and settings.qdrant.embedded == "local-mode"
         return "rank-bm25" if local_mode else "qdrant"
     return chosen
 

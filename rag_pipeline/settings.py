@@ -1,10 +1,22 @@
-"""Pipeline settings: defaults, overridable by environment variables (documented in the README)."""
+"""Pipeline settings: each declared once with its default, environment variable and help."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from rag_pipeline.setting_fields import (
+    SettingError,
+    build,
+    fields_of,
+    flatten,
+    section,
+    setting,
+    values_from_env,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,221 +28,192 @@ DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_COLLECTION_ALIAS = "chunks"
 
 
-def resolve_source(uri: str | None, folder: str) -> tuple[Path, str | None]:
-    """(source folder, store URI) from RAG_SOURCE_URI and RAG_SOURCE_DIR. The URI wins: a
-    store's URL (a scheme other than file://), or a folder (a path or file:// URL)."""
-    uri = (uri or "").strip()
-    if "://" in uri and not uri.startswith("file://"):
-        return Path(folder).expanduser(), uri
-    if uri:
-        return Path(uri.removeprefix("file://")).expanduser(), None
-    return Path(folder).expanduser(), None
-
-
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name, "").strip()
-    return value or default
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
-
-
 def sensor_interval_seconds() -> int:
     """Seconds between two ticks of the source sensor (RAG_SENSOR_INTERVAL_SECONDS): read when
     the Dagster definitions load, since Dagster fixes a sensor's interval there."""
-    seconds = _env_int("RAG_SENSOR_INTERVAL_SECONDS", 30)
+    raw = os.environ.get("RAG_SENSOR_INTERVAL_SECONDS", "").strip() or "30"
+    try:
+        seconds = int(raw)
+    except ValueError as exc:
+        raise SettingError(f"RAG_SENSOR_INTERVAL_SECONDS must be int, got {raw!r}") from exc
     if seconds < 1:
-        raise ValueError(f"RAG_SENSOR_INTERVAL_SECONDS must be at least 1, got {seconds}")
+        raise SettingError(f"RAG_SENSOR_INTERVAL_SECONDS must be at least 1, got {seconds}")
     return seconds
-
-
-def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    raw = os.environ.get(name, "").strip()
-    return tuple(p.strip() for p in raw.split(",") if p.strip()) if raw else default
 
 
 @dataclass(frozen=True)
 class QualityThresholds:
-    """Asset-check thresholds (documented in the README; env vars RAG_CHECK_*)."""
+    """Asset-check thresholds (see the README's "Asset checks")."""
 
-    tiny_chunk_tokens: int = 8
-    min_chunks_for_shares: int = 20
-    """Share checks need a sample: smaller batches (one new note, say) pass them."""
-    max_document_garbled_share: float = 0.5
-    """A document with more garbled chunks than this is quarantined (failed, with the reason)."""
-    max_tiny_share: float = 0.25
-    max_duplicate_share: float = 0.25
-    max_garbled_share: float = 0.05
-    retrieval_k: int = 5
-    min_retrieval_recall: float = 0.75
-    payload_sample_size: int = 20
-    token_recount_margin: int = 32
-    """Chunks counted within this many tokens of the model's limit are all recounted..."""
-    token_recount_sample: int = 1000
-    """...and this many of the others, chosen at random (see quality.token_recount_sample)."""
-    min_probe_cosine: float = 0.999
-    """The drift canary: a probe text's vector may move this little (`rag_pipeline.drift`)."""
-
-    @classmethod
-    def from_env(cls) -> QualityThresholds:
-        d = cls()
-        return cls(
-            tiny_chunk_tokens=_env_int("RAG_CHECK_TINY_CHUNK_TOKENS", d.tiny_chunk_tokens),
-            min_chunks_for_shares=_env_int("RAG_CHECK_MIN_CHUNKS_FOR_SHARES",
-                                           d.min_chunks_for_shares),
-            max_tiny_share=float(_env("RAG_CHECK_MAX_TINY_SHARE", str(d.max_tiny_share))),
-            max_duplicate_share=float(
-                _env("RAG_CHECK_MAX_DUPLICATE_SHARE", str(d.max_duplicate_share))),
-            max_garbled_share=float(
-                _env("RAG_CHECK_MAX_GARBLED_SHARE", str(d.max_garbled_share))),
-            retrieval_k=_env_int("RAG_CHECK_RETRIEVAL_K", d.retrieval_k),
-            min_retrieval_recall=float(
-                _env("RAG_CHECK_MIN_RETRIEVAL_RECALL", str(d.min_retrieval_recall))),
-            token_recount_sample=_env_int("RAG_CHECK_TOKEN_RECOUNT_SAMPLE",
-                                          d.token_recount_sample),
-            min_probe_cosine=float(
-                _env("RAG_CHECK_MIN_PROBE_COSINE", str(d.min_probe_cosine))),
-        )
+    tiny_chunk_tokens: int = setting(8, "RAG_CHECK_TINY_CHUNK_TOKENS",
+                                     "A chunk with fewer tokens is tiny")
+    min_chunks_for_shares: int = setting(
+        20, "RAG_CHECK_MIN_CHUNKS_FOR_SHARES", "Share checks judge batches of at least this "
+        "many chunks: smaller batches (one new note, say) pass them")
+    max_document_garbled_share: float = setting(
+        0.5, "RAG_CHECK_MAX_DOCUMENT_GARBLED_SHARE", "A document with more garbled chunks "
+        "than this share is quarantined (failed, with the reason)")
+    max_tiny_share: float = setting(0.25, "RAG_CHECK_MAX_TINY_SHARE",
+                                    "Most tiny chunks a batch may have")
+    max_duplicate_share: float = setting(0.25, "RAG_CHECK_MAX_DUPLICATE_SHARE",
+                                         "Most repeated chunk texts a batch may have")
+    max_garbled_share: float = setting(0.05, "RAG_CHECK_MAX_GARBLED_SHARE",
+                                       "Most garbled chunks a batch may have")
+    retrieval_k: int = setting(5, "RAG_CHECK_RETRIEVAL_K",
+                               "Retrieval smoke check: the golden document in the top k")
+    min_retrieval_recall: float = setting(0.75, "RAG_CHECK_MIN_RETRIEVAL_RECALL",
+                                          "Retrieval smoke check: lowest recall@k")
+    payload_sample_size: int = setting(20, "RAG_CHECK_PAYLOAD_SAMPLE_SIZE",
+                                       "Points read back to check their payload")
+    token_recount_margin: int = setting(
+        32, "RAG_CHECK_TOKEN_RECOUNT_MARGIN", "Chunks counted within this many tokens of the "
+        "model's limit are all recounted with the model's tokenizer...")
+    token_recount_sample: int = setting(
+        1000, "RAG_CHECK_TOKEN_RECOUNT_SAMPLE", "...and this many of the others, at random")
+    min_probe_cosine: float = setting(
+        0.999, "RAG_CHECK_MIN_PROBE_COSINE", "Drift canary: lowest cosine of a probe text's "
+        "vector to the one the model first gave (`rag_pipeline.drift`)")
 
 
 @dataclass(frozen=True)
 class EmbeddingEndpoint:
     """Where an `openai:` embedding model is served: an OpenAI-compatible `/v1/embeddings` API
-    (OpenAI, Text Embeddings Inference, vLLM, Ollama, Infinity). Env vars RAG_EMBEDDING_*; how
-    the vectors are made (model, dimensions) is the model reference, not these."""
+    (OpenAI, Text Embeddings Inference, vLLM, Ollama, Infinity). How the vectors are made
+    (model, dimensions) is the model reference, not these."""
 
-    url: str | None = None
-    """The API's base URL, e.g. https://api.openai.com/v1 (requests go to {url}/embeddings)."""
-    api_key: str | None = field(default=None, repr=False)
-    concurrency: int = 4
-    """Requests in flight at once."""
-    requests_per_minute: int = 0
-    """The provider's request limit (0: none): requests wait for their turn instead of 429s."""
-    tokens_per_minute: int = 0
-    """The provider's token limit (0: none), counted with the chunking tokenizer."""
-    timeout_seconds: float = 60.0
-    max_attempts: int = 6
-    """Tries per request on a 429, a 5xx, a timeout or a dropped connection, then it fails."""
-    backoff_seconds: float = 1.0
-    """The first retry waits up to this long (random, doubling per attempt, at most 60 s)
-    unless the answer says how long (Retry-After)."""
+    url: str | None = setting(None, "RAG_EMBEDDING_URL", "The API's base URL, e.g. "
+                              "https://api.openai.com/v1 (requests go to {url}/embeddings)")
+    api_key: str | None = setting(None, "RAG_EMBEDDING_API_KEY", "Its API key (a Bearer "
+                                  "token)", secret=True)
+    concurrency: int = setting(4, "RAG_EMBEDDING_CONCURRENCY", "Requests in flight at once")
+    requests_per_minute: int = setting(
+        0, "RAG_EMBEDDING_REQUESTS_PER_MINUTE", "The provider's request limit (0: none): "
+        "requests wait for their turn instead of 429s")
+    tokens_per_minute: int = setting(
+        0, "RAG_EMBEDDING_TOKENS_PER_MINUTE", "The provider's token limit (0: none), counted "
+        "with the chunking tokenizer")
+    timeout_seconds: float = setting(60.0, "RAG_EMBEDDING_TIMEOUT_SECONDS",
+                                     "Time limit of one request")
+    max_attempts: int = setting(6, "RAG_EMBEDDING_MAX_ATTEMPTS", "Tries per request on a 429, "
+                                "a 5xx, a timeout or a dropped connection, then it fails")
+    backoff_seconds: float = setting(
+        1.0, "RAG_EMBEDDING_BACKOFF_SECONDS", "The first retry waits up to this long (random, "
+        "doubling per attempt, at most 60 s) unless the answer says how long (Retry-After)")
 
     @classmethod
-    def from_env(cls) -> EmbeddingEndpoint:
-        d = cls()
-        return cls(
-            url=os.environ.get("RAG_EMBEDDING_URL", "").strip() or None,
-            api_key=os.environ.get("RAG_EMBEDDING_API_KEY", "").strip() or None,
-            concurrency=_env_int("RAG_EMBEDDING_CONCURRENCY", d.concurrency),
-            requests_per_minute=_env_int("RAG_EMBEDDING_REQUESTS_PER_MINUTE",
-                                         d.requests_per_minute),
-            tokens_per_minute=_env_int("RAG_EMBEDDING_TOKENS_PER_MINUTE", d.tokens_per_minute),
-            timeout_seconds=float(_env("RAG_EMBEDDING_TIMEOUT_SECONDS", str(d.timeout_seconds))),
-            max_attempts=_env_int("RAG_EMBEDDING_MAX_ATTEMPTS", d.max_attempts),
-            backoff_seconds=float(_env("RAG_EMBEDDING_BACKOFF_SECONDS", str(d.backoff_seconds))),
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> EmbeddingEndpoint:
+        fields = fields_of(cls)
+        return build(cls, fields, values_from_env(fields, os.environ if environ is None
+                                                  else environ))
+
+
+@dataclass(frozen=True)
+class QdrantSettings:
+    """Which Qdrant holds the index: a server when `url` is set, else an embedded engine."""
+
+    url: str | None = setting(None, "QDRANT_URL", "Qdrant server URL, e.g. "
+                              "http://localhost:6333, instead of the embedded engine")
+    api_key: str | None = setting(None, "QDRANT_API_KEY", "API key for that server",
+                                  secret=True)
+    timeout_seconds: int = setting(30, "RAG_QDRANT_TIMEOUT_SECONDS",
+                                   "Time limit of one request to the server")
+    collection_alias: str = setting(DEFAULT_COLLECTION_ALIAS, "RAG_COLLECTION_ALIAS",
+                                    "The alias searches read; collections are named after it")
+    embedded: str = setting("edge", "RAG_QDRANT_EMBEDDED", "Without a URL: edge (Qdrant's "
+                            "engine in-process) or local-mode (qdrant-client's test mode, the "
+                            "stand-in for a server in tests)", choices=("edge", "local-mode"))
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the core needs to know about where things are and how to process them."""
+    """Everything the core needs to know about where things are and how to process them.
 
-    source_dir: Path
-    data_dir: Path
-    source_uri: str | None = None
-    """An object store's bucket and prefix (s3://bucket/prefix) or any other fsspec URL: the
-    documents come from there instead of `source_dir`."""
-    qdrant_url: str | None = None
-    qdrant_api_key: str | None = field(default=None, repr=False)
-    qdrant_timeout_seconds: int = 30
-    collection_alias: str = DEFAULT_COLLECTION_ALIAS
-    qdrant_embedded: str = "edge"
-    """Without a server URL: edge (Qdrant Edge, Qdrant's engine in-process) or local-mode
-    (qdrant-client's test mode, the stand-in for a server in tests)."""
-    embedding_model: str = DEFAULT_EMBEDDING_MODEL
-    embedding_batch_size: int = 32
-    embedding_workers: int = 2
-    """Embedding worker processes, each with cores / workers threads; 1: in the run's process."""
-    embedding_device: str = "auto"
-    """auto (CUDA, then Apple's MPS, then the CPU), cpu, cuda, cuda:N or mps."""
-    embedding_endpoint: EmbeddingEndpoint = field(default_factory=EmbeddingEndpoint)
-    """Where an `openai:` model is served."""
-    chunk_tokens: int = 200
-    chunk_overlap_tokens: int = 32
-    include_globs: tuple[str, ...] = ("**/*",)
-    exclude_globs: tuple[str, ...] = ()
-    max_delete_share: float = 0.5
-    """Refuse to delete when a listing loses more than this share of the known documents."""
-    mass_delete_min_documents: int = 10
-    """...provided at least this many documents are known (tiny folders are exempt)."""
-    keep_previous_collections: int = 2
-    """Collections kept for rollback besides the live one and the target."""
-    extract_timeout_seconds: float = 120.0
-    extract_memory_mb: int = 4096
-    extract_workers: int = 2
-    max_file_mb: int = 200
-    max_pages: int = 2000
-    ocr_language: str = "eng"
-    """Tesseract language(s) for pages without a text layer; empty turns OCR off."""
-    ocr_max_pages: int = 20
-    bm25_k1: float = 0.9
-    """BM25 term-frequency saturation (Anserini's default; see the README's tuning table)."""
-    bm25_b: float = 0.4
-    """BM25 length normalisation (Anserini's default)."""
-    rrf_k: int = 60
-    """Hybrid search: fused score = sum over retrievers of 1 / (rrf_k + rank)."""
-    keyword_index: str = "auto"
-    """Which BM25 answers searches: rank-bm25 (the file beside the index), qdrant (the
-    collection's sparse vectors, always written), or auto: rank-bm25 on qdrant-client's local
-    mode, qdrant on Qdrant Edge and on a server (see the README's scale figures)."""
-    quality: QualityThresholds = field(default_factory=QualityThresholds)
-    golden_set: Path | None = PROJECT_ROOT / "golden_questions.json"
-    """Questions with the document expected in the top k (the retrieval smoke check)."""
+    Each setting is declared once, here (`rag_pipeline.setting_fields`): the environment,
+    the Dagster resources and the CLI all read these declarations."""
+
+    source_dir: Path = setting(PROJECT_ROOT / "inbox", "RAG_SOURCE_DIR",
+                               "Folder of documents (recursive)", required=True)
+    data_dir: Path = setting(PROJECT_ROOT / "data", "RAG_DATA_DIR", "Ledger, caches, BM25 "
+                             "index, embedded Qdrant, stage hand-over files", required=True)
+    source_uri: str | None = setting(
+        None, "RAG_SOURCE_URI", "Documents in an object store instead: s3://bucket/prefix or "
+        "another fsspec URL (credentials from the store's standard variables, e.g. "
+        "AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL); a path or file:// URL is a folder")
+    qdrant: QdrantSettings = section(QdrantSettings, "qdrant_")
+    embedding_model: str = setting(
+        DEFAULT_EMBEDDING_MODEL, "RAG_EMBEDDING_MODEL", "A packaged model name, a local "
+        "sentence-transformers folder (either with ?backend=onnx-int8), or openai:<model>")
+    embedding_batch_size: int = setting(32, "RAG_EMBEDDING_BATCH_SIZE",
+                                        "Texts per batch (per request for an openai: model)")
+    embedding_workers: int = setting(2, "RAG_EMBEDDING_WORKERS", "Embedding worker processes, "
+                                     "each with cores / workers threads; 1: in the run's process")
+    embedding_device: str = setting("auto", "RAG_EMBEDDING_DEVICE", "auto (CUDA, then Apple's "
+                                    "MPS, then the CPU), cpu, cuda, cuda:N or mps")
+    embedding_endpoint: EmbeddingEndpoint = section(EmbeddingEndpoint, "embedding_")
+    chunk_tokens: int = setting(200, "RAG_CHUNK_TOKENS",
+                                "Max tokens per chunk, counted by the model's tokenizer")
+    chunk_overlap_tokens: int = setting(32, "RAG_CHUNK_OVERLAP_TOKENS", "Trailing sentences "
+                                        "repeated at the start of the next chunk, up to this")
+    include_globs: tuple[str, ...] = setting(("**/*",), "RAG_INCLUDE_GLOBS", "Comma-separated "
+                                             "globs on paths relative to the source")
+    exclude_globs: tuple[str, ...] = setting((), "RAG_EXCLUDE_GLOBS", "Comma-separated globs "
+                                             "of paths to leave out")
+    max_delete_share: float = setting(
+        0.5, "RAG_MAX_DELETE_SHARE", "Refuse a tick or run whose listing loses more than "
+        "this share of the known documents...")
+    mass_delete_min_documents: int = setting(
+        10, "RAG_MASS_DELETE_MIN_DOCUMENTS", "...once at least this many are known (tiny "
+        "folders are exempt)")
+    keep_previous_collections: int = setting(
+        2, "RAG_KEEP_PREVIOUS_COLLECTIONS", "Collections kept for rollback besides the live "
+        "one and the target")
+    extract_timeout_seconds: float = setting(120.0, "RAG_EXTRACT_TIMEOUT_SECONDS",
+                                             "Per-document extraction time limit")
+    extract_memory_mb: int = setting(4096, "RAG_EXTRACT_MEMORY_MB", "Memory an extraction "
+                                     "worker may use beyond its warmed-up size")
+    extract_workers: int = setting(2, "RAG_EXTRACT_WORKERS", "Extraction worker processes")
+    max_file_mb: int = setting(200, "RAG_MAX_FILE_MB", "Larger documents fail with the reason")
+    max_pages: int = setting(2000, "RAG_MAX_PAGES", "Longer documents fail with the reason")
+    ocr_language: str = setting(
+        "eng", "RAG_OCR_LANGUAGE", "Tesseract language(s) for pages without a text layer; "
+        "empty turns OCR off", blank_is_value=True)
+    ocr_max_pages: int = setting(20, "RAG_OCR_MAX_PAGES", "Pages OCRed per document at most")
+    bm25_k1: float = setting(0.9, "RAG_BM25_K1", "BM25 term-frequency saturation (Anserini's "
+                             "default; see the README's tuning table)")
+    bm25_b: float = setting(0.4, "RAG_BM25_B", "BM25 length normalisation (Anserini's "
+                            "default)")
+    rrf_k: int = setting(60, "RAG_RRF_K",
+                         "Hybrid search: fused score = sum over retrievers of 1 / (rrf_k + rank)")
+    keyword_index: str = setting(
+        "auto", "RAG_KEYWORD_INDEX", "Which BM25 answers searches: rank-bm25 (the file beside "
+        "the index), qdrant (the collection's sparse vectors), or auto: rank-bm25 on local "
+        "mode, qdrant on Qdrant Edge and on a server", choices=("auto", "rank-bm25", "qdrant"))
+    quality: QualityThresholds = section(QualityThresholds, "")
+    golden_set: Path | None = setting(PROJECT_ROOT / "golden_questions.json", "RAG_GOLDEN_SET",
+                                      "Questions with the document expected in the top k "
+                                      "(the retrieval smoke check)")
+
+    def __post_init__(self) -> None:
+        """A folder given as the source URI (a path or file:// URL) is the source folder."""
+        uri = (self.source_uri or "").strip()
+        if "://" in uri and not uri.startswith("file://"):
+            return
+        if uri:
+            object.__setattr__(self, "source_dir", Path(uri.removeprefix("file://")).expanduser())
+        object.__setattr__(self, "source_uri", None)
 
     @classmethod
-    def from_env(cls) -> Settings:
-        source_dir, source_uri = resolve_source(
-            os.environ.get("RAG_SOURCE_URI"), _env("RAG_SOURCE_DIR", str(PROJECT_ROOT / "inbox")))
-        return cls(
-            source_dir=source_dir,
-            source_uri=source_uri,
-            data_dir=Path(_env("RAG_DATA_DIR", str(PROJECT_ROOT / "data"))).expanduser(),
-            qdrant_url=os.environ.get("QDRANT_URL", "").strip() or None,
-            qdrant_api_key=os.environ.get("QDRANT_API_KEY", "").strip() or None,
-            qdrant_embedded=_env("RAG_QDRANT_EMBEDDED", "edge"),
-            embedding_model=_env("RAG_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
-            embedding_batch_size=_env_int("RAG_EMBEDDING_BATCH_SIZE", 32),
-            embedding_workers=_env_int("RAG_EMBEDDING_WORKERS", 2),
-            embedding_device=_env("RAG_EMBEDDING_DEVICE", "auto"),
-            embedding_endpoint=EmbeddingEndpoint.from_env(),
-            chunk_tokens=_env_int("RAG_CHUNK_TOKENS", 200),
-            chunk_overlap_tokens=_env_int("RAG_CHUNK_OVERLAP_TOKENS", 32),
-            include_globs=_env_list("RAG_INCLUDE_GLOBS", ("**/*",)),
-            exclude_globs=_env_list("RAG_EXCLUDE_GLOBS", ()),
-            max_delete_share=float(_env("RAG_MAX_DELETE_SHARE", "0.5")),
-            mass_delete_min_documents=_env_int("RAG_MASS_DELETE_MIN_DOCUMENTS", 10),
-            keep_previous_collections=_env_int("RAG_KEEP_PREVIOUS_COLLECTIONS", 2),
-            extract_timeout_seconds=float(_env("RAG_EXTRACT_TIMEOUT_SECONDS", "120")),
-            extract_memory_mb=_env_int("RAG_EXTRACT_MEMORY_MB", 4096),
-            extract_workers=_env_int("RAG_EXTRACT_WORKERS", 2),
-            max_file_mb=_env_int("RAG_MAX_FILE_MB", 200),
-            max_pages=_env_int("RAG_MAX_PAGES", 2000),
-            ocr_language=os.environ.get("RAG_OCR_LANGUAGE", "eng").strip(),
-            ocr_max_pages=_env_int("RAG_OCR_MAX_PAGES", 20),
-            bm25_k1=float(_env("RAG_BM25_K1", "0.9")),
-            bm25_b=float(_env("RAG_BM25_B", "0.4")),
-            rrf_k=_env_int("RAG_RRF_K", 60),
-            keyword_index=_env("RAG_KEYWORD_INDEX", "auto"),
-            quality=QualityThresholds.from_env(),
-            golden_set=Path(_env("RAG_GOLDEN_SET", str(PROJECT_ROOT / "golden_questions.json"))),
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        return cls.from_flat(values_from_env(SETTING_FIELDS, os.environ if environ is None
+                                             else environ))
+
+    @classmethod
+    def from_flat(cls, values: Mapping[str, Any]) -> Settings:
+        """From flat names (`SETTING_FIELDS`) and plain values, the rest at their defaults."""
+        return build(cls, SETTING_FIELDS, values)
+
+    def to_flat(self) -> dict[str, Any]:
+        return flatten(self, SETTING_FIELDS)
 
     @property
     def ledger_path(self) -> Path:
@@ -247,8 +230,13 @@ class Settings:
     @property
     def qdrant_path(self) -> Path:
         """The embedded store's folder (one per engine: their files differ)."""
-        return self.data_dir / ("qdrant-edge" if self.qdrant_embedded == "edge" else "qdrant")
+        return self.data_dir / ("qdrant-edge" if self.qdrant.embedded == "edge" else "qdrant")
 
     @property
     def staging_dir(self) -> Path:
         return self.data_dir / "staging"
+
+
+SETTING_FIELDS = fields_of(Settings)
+"""Every setting in flat form: what the environment, the Dagster resources and a knowledge
+base's configuration set."""

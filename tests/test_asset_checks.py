@@ -12,7 +12,7 @@ from assets.ingest_run import IngestError, run_ingest
 from rag_pipeline.chunking import Chunker
 from rag_pipeline.pipeline.checks import bm25_index_checks, qdrant_index_checks
 from rag_pipeline.pipeline.services import PipelineServices
-from rag_pipeline.settings import Settings
+from rag_pipeline.settings import QdrantSettings, Settings
 from tests.fixtures import write_knowledge_base, write_text
 from tests.tamper import add_orphan, rewrite_point
 from tests.test_pipeline import index_sizes
@@ -172,7 +172,7 @@ def test_unchanged_indexes_are_not_verified_again_but_any_write_is(indexed: Sett
 def test_index_checks_catch_tampering_on_the_qdrant_client_path(settings: Settings) -> None:
     """The same checks through qdrant-client (local mode standing in for a server): a point
     no document owns and a payload that differs from its chunk are both found."""
-    local = replace(settings, qdrant_embedded="local-mode")
+    local = replace(settings, qdrant=QdrantSettings(embedded="local-mode"))
     write_knowledge_base(local.source_dir)
     reports = run_ingest(local)
     assert all(passed for passed, _ in reports["checks"].values())

@@ -15,7 +15,7 @@ import pytest
 from assets.ingest_run import IngestError, run_ingest
 from rag_pipeline.ledger import Ledger
 from rag_pipeline.pipeline.services import PipelineServices
-from rag_pipeline.settings import Settings
+from rag_pipeline.settings import QdrantSettings, Settings
 from tests.fixtures import write_knowledge_base, write_text
 from tests.test_pipeline import index_sizes, qdrant_ids
 
@@ -51,8 +51,8 @@ def test_a_run_that_dies_before_the_ledger_commit_converges(
 def test_an_unreachable_qdrant_server_fails_the_run_clearly(settings: Settings) -> None:
     write_text(settings.source_dir / "a.md", "# A\n\nSome text.\n")
     secret = "s3cr3t-api-key"
-    unreachable = replace(settings, qdrant_url="http://127.0.0.1:9", qdrant_api_key=secret,
-                          qdrant_timeout_seconds=2)
+    unreachable = replace(settings, qdrant=QdrantSettings(
+        url="http://127.0.0.1:9", api_key=secret, timeout_seconds=2))
     with pytest.raises(IngestError) as raised:
         run_ingest(unreachable)
     message = str(raised.value)

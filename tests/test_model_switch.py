@@ -12,7 +12,7 @@ from assets.ingest_run import run_ingest
 from rag_pipeline.pipeline.publish import publish, rollback
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.search import Searcher
-from rag_pipeline.settings import Settings
+from rag_pipeline.settings import QdrantSettings, Settings
 from tests.fixtures import write_knowledge_base
 from tests.tiny_model import build_tiny_model
 
@@ -144,10 +144,10 @@ def test_an_index_in_another_store_is_filled_from_the_cache_in_one_run(
     is, in another schema) gets the whole new collection in its first run, even a run of one
     shard, with nothing embedded again, and searches answer from it."""
     write_knowledge_base(settings.source_dir)
-    before = replace(settings, qdrant_embedded="local-mode")
+    before = replace(settings, qdrant=QdrantSettings(embedded="local-mode"))
     run_ingest(before)
     chunks = PipelineServices(before).ledger.num_chunks()
-    after = replace(settings, qdrant_embedded="edge")
+    after = replace(settings, qdrant=QdrantSettings(embedded="edge"))
     reports = run_ingest(after, shards=["00"])
     assert reports["chunk_embeddings"]["num_chunks_embedded"] == 0
     services = PipelineServices(after)

@@ -20,7 +20,7 @@ from rag_pipeline.pipeline.checks import same_ranking
 from rag_pipeline.pipeline.services import PipelineServices, open_vector_index
 from rag_pipeline.ports import VectorIndex
 from rag_pipeline.search import Searcher
-from rag_pipeline.settings import Settings
+from rag_pipeline.settings import QdrantSettings, Settings
 from resources import PipelineSettingsResource, QdrantResource
 from tests.fixtures import write_knowledge_base, write_text
 
@@ -57,7 +57,7 @@ def knowledge_base(tmp_path_factory: pytest.TempPathFactory,
     (root / "source").mkdir()
     write_knowledge_base(root / "source")
     settings = Settings(source_dir=root / "source", data_dir=root / "data",
-                        qdrant_embedded=request.param)
+                        qdrant=QdrantSettings(embedded=request.param))
     adapters: list[VectorIndex] = []
     opens = [0]
 
@@ -82,9 +82,9 @@ def knowledge_base(tmp_path_factory: pytest.TempPathFactory,
 
 
 def test_a_run_opens_its_vector_index_once_and_gives_it_back(knowledge_base: Settings) -> None:
-    adapters, opens = FIRST_RUN_OPENINGS[knowledge_base.qdrant_embedded]
+    adapters, opens = FIRST_RUN_OPENINGS[knowledge_base.qdrant.embedded]
     assert adapters == 1  # the resource's, shared by every step
-    if knowledge_base.qdrant_embedded == "local-mode":
+    if knowledge_base.qdrant.embedded == "local-mode":
         assert opens == 1  # each open loads every point: held from first use to teardown
     else:
         assert opens > 1  # Edge opens per call, so searches interleave with the run
@@ -137,7 +137,7 @@ def test_search_hits_carry_page_and_section(knowledge_base: Settings) -> None:
 
 
 def skip_on_local_mode(settings: Settings) -> None:
-    if settings.qdrant_embedded == "local-mode":
+    if settings.qdrant.embedded == "local-mode":
         pytest.skip("ledger behaviour, the same on every engine: run once, on Edge")
 
 
@@ -293,7 +293,7 @@ def test_a_plain_qdrant_client_runs_the_hybrid_query(knowledge_base: Settings) -
 
     from rag_pipeline.sparse_bm25 import query_vector
 
-    if knowledge_base.qdrant_embedded != "local-mode":
+    if knowledge_base.qdrant.embedded != "local-mode":
         pytest.skip("qdrant-client reads a server or its local mode, not an Edge folder")
 
     question = "which instruments detect magma before an eruption"
@@ -344,7 +344,7 @@ def test_searches_embed_queries_with_the_exported_graph_not_torch(
             "assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules\n")
     env = {**os.environ, "RAG_DATA_DIR": str(knowledge_base.data_dir),
            "RAG_SOURCE_DIR": str(knowledge_base.source_dir),
-           "RAG_QDRANT_EMBEDDED": knowledge_base.qdrant_embedded}
+           "RAG_QDRANT_EMBEDDED": knowledge_base.qdrant.embedded}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

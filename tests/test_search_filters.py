@@ -12,7 +12,7 @@ from rag_pipeline import cli
 from rag_pipeline.filters import SearchFilter, epoch_seconds
 from rag_pipeline.ledger import Ledger
 from rag_pipeline.search import MODES, Searcher
-from rag_pipeline.settings import Settings
+from rag_pipeline.settings import QdrantSettings, Settings
 from tests.fixtures import write_knowledge_base, write_text
 
 LEAVE = ("# Annual leave\n\nEmployees receive twenty-five days of paid annual leave, booked "
@@ -33,7 +33,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
     os.utime(old, (OLD, OLD))
     write_text(source / "handbook-archive" / "leave.md", LEAVE + "\nArchived.\n")
     settings = Settings(source_dir=source, data_dir=root / "data", golden_set=None,
-                        qdrant_embedded=request.param)
+                        qdrant=QdrantSettings(embedded=request.param))
     run_ingest(settings)
     return settings
 
@@ -82,7 +82,7 @@ def test_the_cli_takes_where_and_since(indexed: Settings, monkeypatch: pytest.Mo
                                        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("RAG_SOURCE_DIR", str(indexed.source_dir))
     monkeypatch.setenv("RAG_DATA_DIR", str(indexed.data_dir))
-    monkeypatch.setenv("RAG_QDRANT_EMBEDDED", indexed.qdrant_embedded)
+    monkeypatch.setenv("RAG_QDRANT_EMBEDDED", indexed.qdrant.embedded)
     assert cli.main(["search", "paid annual leave", "--where", "folder=handbook",
                      "--since", "2021-01-01"]) == 0
     out = capsys.readouterr().out

@@ -41,21 +41,21 @@ class Log(Protocol):
 def open_vector_index(settings: Settings) -> VectorIndex:
     """The vector index adapter the settings choose (a new backend: one more branch)."""
     s = settings
-    if s.qdrant_url is None and s.qdrant_embedded not in EMBEDDED_ENGINES:
+    if s.qdrant.url is None and s.qdrant.embedded not in EMBEDDED_ENGINES:
         raise ValueError(f"RAG_QDRANT_EMBEDDED must be one of {', '.join(EMBEDDED_ENGINES)},"
-                         f" got {s.qdrant_embedded!r}")
-    if s.qdrant_url is None and s.qdrant_embedded == "edge":
+                         f" got {s.qdrant.embedded!r}")
+    if s.qdrant.url is None and s.qdrant.embedded == "edge":
         from rag_pipeline.edge_store import EdgeStore
 
-        return EdgeStore(path=s.qdrant_path, alias=s.collection_alias)
+        return EdgeStore(path=s.qdrant_path, alias=s.qdrant.collection_alias)
     from rag_pipeline.qdrant_store import QdrantStore  # qdrant-client: slow to import
 
     return QdrantStore(
         path=s.qdrant_path,
-        url=s.qdrant_url,
-        api_key=s.qdrant_api_key,
-        timeout_seconds=s.qdrant_timeout_seconds,
-        alias=s.collection_alias,
+        url=s.qdrant.url,
+        api_key=s.qdrant.api_key,
+        timeout_seconds=s.qdrant.timeout_seconds,
+        alias=s.qdrant.collection_alias,
     )
 
 
@@ -114,7 +114,7 @@ class PipelineServices:
         return signature(
             store_state, files_signature(files),
             ledger_signature(self.ledger), self.target_collection, self.model.fingerprint,
-            s.quality, s.bm25_k1, s.bm25_b, s.collection_alias)
+            s.quality, s.bm25_k1, s.bm25_b, s.qdrant.collection_alias)
 
     @cached_property
     def stages(self) -> StageStore:

@@ -12,7 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from rag_pipeline.ids import file_hash
+from rag_pipeline.document_metadata import (
+    UserMetadata,
+    read_front_matter,
+    read_sidecar,
+    sidecar_name,
+)
+from rag_pipeline.ids import file_hash, text_hash
 from rag_pipeline.ledger import LedgerDocument
 from rag_pipeline.records import SourceFile
 
@@ -61,12 +67,33 @@ def _in_place(source: SourceFile) -> Path:
     return source.path
 
 
+def _sidecar_beside(source: SourceFile) -> UserMetadata:
+    return read_sidecar(source.path.with_name(sidecar_name(source.path.name)))
+
+
+def with_metadata(source: SourceFile, describe: Callable[[SourceFile], UserMetadata]
+                  ) -> SourceFile:
+    """The fetched document with the title and tags its front matter, store and sidecar
+    give (in that order: the sidecar's title wins)."""
+    metadata = read_front_matter(source.path).merged(describe(source))
+    return replace(source, title=metadata.title, tags=metadata.tags)
+
+
+def document_hash(source: SourceFile) -> str:
+    """Its bytes' hash, with its metadata when it has some: a new tag re-processes it."""
+    digest = file_hash(source.path)
+    metadata = UserMetadata(source.title, source.tags)
+    return text_hash(digest + metadata.digest()) if metadata else digest
+
+
 def diff_against_ledger(
     files: list[SourceFile], known: dict[str, LedgerDocument], processing: str | None = None,
     fetch: Callable[[SourceFile], Path] = _in_place,
+    describe: Callable[[SourceFile], UserMetadata] = _sidecar_beside,
 ) -> ChangeSet:
     """`processing`: the run's fingerprint; same bytes made with another one are changed.
-    `fetch`: where a pending document's bytes are read (an object store's local copy)."""
+    `fetch`: where a pending document's bytes are read (an object store's local copy);
+    `describe`: what its store and sidecar say about it (`DocumentSource.read_metadata`)."""
     changes = ChangeSet()
     seen: set[str] = set()
     for source in files:
@@ -79,7 +106,7 @@ def diff_against_ledger(
         ):
             if made_otherwise(previous, processing):
                 try:
-                    source = replace(source, path=fetch(source))
+                    source = with_metadata(replace(source, path=fetch(source)), describe)
                 except OSError as exc:
                     logger.warning("cannot read %s: %s", source.relative_path, exc)
                 changes.changed.append(PendingFile(source, previous.file_hash))
@@ -88,8 +115,8 @@ def diff_against_ledger(
                 changes.unchanged += 1
             continue
         try:
-            source = replace(source, path=fetch(source))
-            digest: str | None = file_hash(source.path)
+            source = with_metadata(replace(source, path=fetch(source)), describe)
+            digest: str | None = document_hash(source)
         except OSError as exc:
             logger.warning("cannot read %s: %s", source.relative_path, exc)
             digest = None

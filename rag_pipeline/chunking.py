@@ -17,7 +17,14 @@ from bisect import bisect_left
 from dataclasses import dataclass
 
 from rag_pipeline.ids import chunk_id_for, text_hash
-from rag_pipeline.records import Block, Chunk, CleanedDocument, DocumentFacts, with_title
+from rag_pipeline.records import (
+    Block,
+    Chunk,
+    CleanedDocument,
+    DocumentFacts,
+    first_heading,
+    with_title,
+)
 from rag_pipeline.tokenization import ModelTokenizer
 
 logger = logging.getLogger(__name__)
@@ -253,7 +260,7 @@ class Chunker:
         chunks: list[Chunk] = []
         seen: set[str] = set()
         source = document.source
-        facts = DocumentFacts.of(source, document.num_pages)
+        facts = DocumentFacts.of(source, document.num_pages, first_heading(document))
         for start, end, units, index_text, count in final:
             chunk_text = text[start:end]
             if not chunk_text.strip():

@@ -179,8 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     search.add_argument("--mode", choices=MODES, default="hybrid")
     search.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
-                        help="only documents with this file type (type=pdf) or in this folder "
-                        "(folder=handbook/, subfolders included); repeat to add conditions")
+                        help="only documents with this file type (type=pdf), in this folder "
+                        "(folder=handbook/, subfolders included) or with this tag (tag=hr, "
+                        "tag=team=hr); repeat to add conditions")
     search.add_argument("--since", metavar="DATE",
                         help="only documents modified on or after this ISO date or time (UTC)")
     commands.add_parser("status", help="documents by status, chunks, failures")

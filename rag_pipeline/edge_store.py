@@ -48,7 +48,7 @@ from qdrant_edge import (
 )
 from qdrant_edge import SparseVector as EdgeSparseVector
 
-from rag_pipeline.filters import FOLDERS_FIELD, MODIFIED_FIELD, TYPE_FIELD, SearchFilter
+from rag_pipeline.filters import MODIFIED_FIELD, SearchFilter
 from rag_pipeline.held_store import HeldStore
 from rag_pipeline.models import EmbeddingModelSpec
 from rag_pipeline.ports import (
@@ -373,11 +373,8 @@ class EdgeStore(HeldStore[_Shards]):
 def _filter(where: SearchFilter | None) -> Filter | None:
     if not where:
         return None
-    conditions: list[FieldCondition] = []
-    if where.types:
-        conditions.append(FieldCondition(TYPE_FIELD, match=MatchAny(list(where.types))))
-    if where.folders:
-        conditions.append(FieldCondition(FOLDERS_FIELD, match=MatchAny(list(where.folders))))
+    conditions: list[FieldCondition] = [
+        FieldCondition(name, match=MatchAny(values)) for name, values in where.keyword_conditions()]
     if where.modified_since is not None:
         conditions.append(FieldCondition(MODIFIED_FIELD,
                                          range=RangeFloat(gte=float(where.modified_since))))

@@ -26,6 +26,13 @@ from typing import Any, TypeVar
 import fsspec
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from rag_pipeline.document_metadata import (
+    UserMetadata,
+    from_mapping,
+    is_sidecar,
+    read_sidecar,
+    sidecar_name,
+)
 from rag_pipeline.ids import document_id_for, shard_for
 from rag_pipeline.records import SourceFile
 from rag_pipeline.sources import SourceUnavailableError, is_ignored_name, matches_globs
@@ -127,6 +134,8 @@ class ObjectStoreSource:
             relative = name[len(self.root):].lstrip("/")
             if not relative or any(is_ignored_name(part) for part in relative.split("/")):
                 continue
+            if is_sidecar(PurePosixPath(relative).name):
+                continue
             if not matches_globs(relative, include) or matches_globs(relative, exclude):
                 continue
             document_id = document_id_for(relative)
@@ -134,7 +143,7 @@ class ObjectStoreSource:
                 path=self.scratch_dir / document_id / PurePosixPath(relative).name,
                 relative_path=relative, document_id=document_id, shard=shard_for(document_id),
                 size=int(info.get("size") or 0), mtime_ns=modified_ns(info),
-                version=change_token(info))
+                version=change_token(info) + _sidecar_token(listing, sidecar_name(name)))
 
     def fetch(self, file: SourceFile) -> Path:
         """Download the object to `file.path` (the extraction workers read local files).
@@ -151,5 +160,42 @@ class ObjectStoreSource:
                 f"attempts: {exc}") from exc
         return file.path
 
+    def read_metadata(self, file: SourceFile) -> UserMetadata:
+        """The object's user metadata (S3 `x-amz-meta-*`), then its sidecar object's."""
+        key = f"{self.root}/{file.relative_path}"
+        try:
+            stored = from_mapping(self._retried(self._user_metadata, key))
+        except _PERMANENT:
+            stored = UserMetadata()
+        except Exception as exc:  # the store's client's own error types
+            raise SourceUnavailableError(
+                f"cannot read the metadata of {self.uri}/{file.relative_path} after "
+                f"{self._attempts} attempts: {exc}") from exc
+        if " meta:" not in file.version:
+            return stored
+        copy = file.path.with_name(sidecar_name(file.path.name))
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._retried(self.fs.get_file, sidecar_name(key), str(copy))
+        except _PERMANENT:
+            return stored  # deleted since the listing: the next run sees it gone
+        except Exception as exc:
+            raise SourceUnavailableError(
+                f"cannot read {self.uri}/{sidecar_name(file.relative_path)} after "
+                f"{self._attempts} attempts: {exc}") from exc
+        return stored.merged(read_sidecar(copy))
+
+    def _user_metadata(self, key: str) -> dict[str, Any]:
+        """s3fs asks HEAD for it (`metadata`); other stores put it in `info` (gcsfs)."""
+        if hasattr(self.fs, "metadata"):
+            return dict(self.fs.metadata(key, refresh=True) or {})
+        return dict(self.fs.info(key).get("metadata") or {})
+
     def discard_copies(self) -> None:
         shutil.rmtree(self.scratch_dir, ignore_errors=True)
+
+
+def _sidecar_token(listing: dict[str, dict[str, Any]], sidecar: str) -> str:
+    """The sidecar object's change token, when the document has one."""
+    info = listing.get(sidecar)
+    return f" meta:{change_token(info) or modified_ns(info)}" if info else ""

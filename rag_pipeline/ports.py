@@ -17,6 +17,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
+from rag_pipeline.document_metadata import UserMetadata
 from rag_pipeline.filters import FILTER_FIELDS, MODIFIED_FIELD, SearchFilter
 from rag_pipeline.models import EmbeddingModelSpec
 from rag_pipeline.records import SourceFile
@@ -51,6 +52,11 @@ class DocumentSource(Protocol):
     def fetch(self, file: SourceFile) -> Path:
         """A local file with the document's bytes (the file itself in a folder). OSError for
         this document alone (it vanished, it is unreadable); other errors fail the run."""
+        ...
+
+    def read_metadata(self, file: SourceFile) -> UserMetadata:
+        """What the store and the document's sidecar say about it (title, tags), read for
+        the documents a run processes only."""
         ...
 
     def discard_copies(self) -> None:

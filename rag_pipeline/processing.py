@@ -17,11 +17,11 @@ import json
 
 from rag_pipeline.settings import Settings
 
-EXTRACTION_VERSION = 1
+EXTRACTION_VERSION = 2
 """Extraction (`rag_pipeline.extract`): bump when the elements it produces change."""
 CLEANING_VERSION = 1
 """Cleaning (`rag_pipeline.cleaning`): bump when cleaned text changes."""
-CHUNKING_VERSION = 2
+CHUNKING_VERSION = 3
 """Chunking (`rag_pipeline.chunking`): bump when chunk boundaries or texts change."""
 
 

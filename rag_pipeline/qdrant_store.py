@@ -24,7 +24,7 @@ from typing import TypeVar
 import numpy as np
 from qdrant_client import QdrantClient, models
 
-from rag_pipeline.filters import FOLDERS_FIELD, MODIFIED_FIELD, TYPE_FIELD, SearchFilter
+from rag_pipeline.filters import MODIFIED_FIELD, SearchFilter
 from rag_pipeline.held_store import HeldStore
 from rag_pipeline.models import EmbeddingModelSpec
 from rag_pipeline.ports import (
@@ -476,13 +476,9 @@ class QdrantStore(HeldStore[QdrantClient]):
 def _filter(where: SearchFilter | None) -> models.Filter | None:
     if not where:
         return None
-    conditions: list[models.Condition] = []
-    if where.types:
-        conditions.append(models.FieldCondition(key=TYPE_FIELD,
-                                                match=models.MatchAny(any=list(where.types))))
-    if where.folders:
-        conditions.append(models.FieldCondition(key=FOLDERS_FIELD,
-                                                match=models.MatchAny(any=list(where.folders))))
+    conditions: list[models.Condition] = [
+        models.FieldCondition(key=name, match=models.MatchAny(any=values))
+        for name, values in where.keyword_conditions()]
     if where.modified_since is not None:
         conditions.append(models.FieldCondition(key=MODIFIED_FIELD,
                                                 range=models.Range(gte=where.modified_since)))

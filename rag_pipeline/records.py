@@ -18,7 +18,12 @@ class SourceFile:
     size: int
     mtime_ns: int
     version: str = ""
-    """The store's change token (an object's version id or ETag); empty for a local file."""
+    """The store's change token (an object's version id or ETag; empty for a local file),
+    with its metadata sidecar's facts when it has one (a changed sidecar is a change)."""
+    title: str | None = None
+    """The title its user metadata gives (`rag_pipeline.document_metadata`), once read."""
+    tags: tuple[str, ...] = ()
+    """The tags its user metadata gives, once read."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,8 @@ def with_title(text: str, section_title: str | None) -> str:
 @dataclass(frozen=True)
 class DocumentFacts:
     """What every chunk's payload says about its document, to filter on
-    (`rag_pipeline.filters`): file type, the folders it is in, size, modification time."""
+    (`rag_pipeline.filters`): file type, the folders it is in, size, modification time, title
+    and the tags people gave it."""
 
     type: str
     folders: tuple[str, ...]
@@ -108,14 +114,30 @@ class DocumentFacts:
     modified_at: int
     """Seconds since the epoch (the listing's modification time of the bytes indexed)."""
     num_pages: int | None = None
+    title: str | None = None
+    """The user metadata's title, else the document's first heading, else its file name."""
+    tags: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, source: SourceFile, num_pages: int | None) -> DocumentFacts:
+    def of(cls, source: SourceFile, num_pages: int | None,
+           heading: str | None = None) -> DocumentFacts:
+        path = PurePosixPath(source.relative_path)
         parts = source.relative_path.split("/")[:-1]
-        return cls(type=PurePosixPath(source.relative_path).suffix.lstrip(".").lower(),
+        return cls(type=path.suffix.lstrip(".").lower(),
                    folders=tuple("/".join(parts[:i]) + "/" for i in range(1, len(parts) + 1)),
                    size_bytes=source.size, modified_at=source.mtime_ns // 10**9,
-                   num_pages=num_pages)
+                   num_pages=num_pages, title=source.title or heading or path.stem,
+                   tags=source.tags)
+
+
+def first_heading(document: CleanedDocument) -> str | None:
+    """The document's own title, as far as its structure tells: its first heading."""
+    for block in document.blocks:
+        if block.is_heading:
+            text = " ".join(document.text[block.start:block.end].split())
+            if text:
+                return text[:MAX_TITLE_PREFIX_CHARS]
+    return None
 
 
 @dataclass(frozen=True)
@@ -166,7 +188,8 @@ class Chunk:
         if self.facts is not None:
             payload.update(type=self.facts.type, folders=list(self.facts.folders),
                            size_bytes=self.facts.size_bytes, modified_at=self.facts.modified_at,
-                           num_pages=self.facts.num_pages)
+                           num_pages=self.facts.num_pages, title=self.facts.title,
+                           tags=list(self.facts.tags))
         return payload
 
     @classmethod
@@ -192,6 +215,8 @@ class Chunk:
                 size_bytes=int(payload.get("size_bytes") or 0),  # type: ignore[arg-type]
                 modified_at=int(payload.get("modified_at") or 0),  # type: ignore[arg-type]
                 num_pages=payload.get("num_pages"),  # type: ignore[arg-type]
+                title=payload.get("title"),  # type: ignore[arg-type]
+                tags=tuple(str(t) for t in payload.get("tags") or ()),  # type: ignore[union-attr]
             ) if "type" in payload else None,
         )
 

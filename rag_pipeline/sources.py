@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from rag_pipeline.document_metadata import UserMetadata, is_sidecar, read_sidecar, sidecar_name
 from rag_pipeline.ids import document_id_for, shard_for
 from rag_pipeline.ports import DocumentSource
 from rag_pipeline.records import SourceFile
@@ -21,7 +22,8 @@ _TEMPORARY_PATTERNS = ("~$*", "*~", "*.tmp", "*.temp", "*.part", "*.partial", "*
 
 
 def is_ignored_name(name: str) -> bool:
-    """Hidden, temporary and partially written files are never documents."""
+    """Hidden, temporary and partially written files are never documents (nor are metadata
+    sidecars, `rag_pipeline.document_metadata`, though they are read)."""
     if name.startswith("."):
         return True
     return any(fnmatch.fnmatch(name, pattern) for pattern in _TEMPORARY_PATTERNS)
@@ -62,8 +64,9 @@ def iter_source_files(
     include, exclude = tuple(include_globs), tuple(exclude_globs)
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not is_ignored_name(d))
+        names = set(filenames)
         for name in sorted(filenames):
-            if is_ignored_name(name):
+            if is_ignored_name(name) or is_sidecar(name):
                 continue
             path = Path(dirpath) / name
             if path.is_symlink() and not _inside(root, path):
@@ -85,7 +88,16 @@ def iter_source_files(
                 shard=shard_for(document_id),
                 size=stat.st_size,
                 mtime_ns=stat.st_mtime_ns,
+                version=_sidecar_facts(path) if sidecar_name(name) in names else "",
             )
+
+
+def _sidecar_facts(document: Path) -> str:
+    try:
+        stat = document.with_name(sidecar_name(document.name)).stat()
+    except OSError:
+        return ""
+    return f"meta:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def list_source_files(
@@ -117,6 +129,9 @@ class LocalFolderSource:
 
     def fetch(self, file: SourceFile) -> Path:
         return file.path
+
+    def read_metadata(self, file: SourceFile) -> UserMetadata:
+        return read_sidecar(file.path.with_name(sidecar_name(file.path.name)))
 
     def discard_copies(self) -> None:
         """Nothing was copied."""

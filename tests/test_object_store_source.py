@@ -14,6 +14,7 @@ from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_cont
 from assets.ingest_run import IngestError, run_ingest
 from rag_pipeline import object_store_source
 from rag_pipeline.changes import same_listing_facts
+from rag_pipeline.filters import SearchFilter
 from rag_pipeline.ledger import Ledger, LedgerDocument
 from rag_pipeline.object_store_source import ObjectStoreSource
 from rag_pipeline.search import search
@@ -147,3 +148,41 @@ def test_a_rewrite_within_the_same_second_is_seen_by_its_etag(
     assert source.fetch(second).read_bytes() == b"# Note\n\nversion two\n"
     source.discard_copies()
     assert not (from_bucket.data_dir / "downloads").exists()
+
+
+def test_object_user_metadata_and_sidecar_objects_become_tags(
+        s3: S3Server, from_bucket: Settings) -> None:
+    """`x-amz-meta-*` and a `<key>.meta.json` object are the document's title and tags; a
+    rewrite of either (S3 rewrites an object to change its metadata) re-processes it."""
+    policy = b"# Leave\n\nEmployees receive twenty-five days of paid annual leave a year.\n"
+    s3.client.put_object(Bucket=BUCKET, Key="kb/policy.md", Body=policy,
+                         Metadata={"team": "hr", "title": "Leave policy"})
+    s3.client.put_object(Bucket=BUCKET, Key="kb/ops/guide.txt", Body=(
+        b"The billing service is deployed every Tuesday after the staging tests pass.\n"))
+    s3.client.put_object(Bucket=BUCKET, Key="kb/ops/guide.txt.meta.json",
+                         Body=b'{"tags": ["runbook"]}')
+    run_ingest(from_bucket)
+    assert indexed_paths(from_bucket) == {"policy.md", "ops/guide.txt"}
+
+    def facts() -> dict[str, tuple[str | None, tuple[str, ...]]]:
+        return {c.source_path: (c.facts.title, c.facts.tags)
+                for c in Ledger(from_bucket.ledger_path).iter_chunks() if c.facts}
+
+    assert facts() == {"policy.md": ("Leave policy", ("team=hr",)),
+                       "ops/guide.txt": ("guide", ("runbook",))}
+    [hit] = search("paid annual leave", k=1, settings=from_bucket,
+                   where=SearchFilter(tags=("team=hr",)))
+    assert hit.chunk.source_path == "policy.md"
+
+    time.sleep(1.1)  # S3 lists modification times to the second
+    s3.client.copy_object(Bucket=BUCKET, Key="kb/policy.md", MetadataDirective="REPLACE",
+                          CopySource={"Bucket": BUCKET, "Key": "kb/policy.md"},
+                          Metadata={"team": "people"})
+    s3.client.put_object(Bucket=BUCKET, Key="kb/ops/guide.txt.meta.json",
+                         Body=b'{"tags": ["runbook", "billing"]}')
+    report = run_ingest(from_bucket)["extracted_documents"]
+    assert report["num_documents_changed"] == 2
+    assert facts() == {"policy.md": ("Leave", ("team=people",)),
+                       "ops/guide.txt": ("guide", ("runbook", "billing"))}
+    points, chunks, bm25 = index_sizes(from_bucket)
+    assert points == chunks == bm25 > 0

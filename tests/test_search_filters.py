@@ -1,5 +1,6 @@
-"""Search filters on document metadata (file type, folder, modification time), applied by the
-engine before ranking, for dense, BM25 and hybrid alike, on Qdrant Edge and on qdrant-client."""
+"""Search filters on document metadata (file type, folder, tags, modification time), applied by
+the engine before ranking, for dense, BM25 and hybrid alike, on Qdrant Edge and on
+qdrant-client; titles and tags from front matter and sidecar files."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ from tests.fixtures import write_knowledge_base, write_text
 LEAVE = ("# Annual leave\n\nEmployees receive twenty-five days of paid annual leave, booked "
          "through the holiday planner at least two weeks ahead.\n")
 OLD = epoch_seconds("2020-06-01")
+EXPENSES_PATH = "handbook/policies/expenses.md"
+EXPENSES = ("---\ntitle: Travel expenses\ntags: [finance, policy]\nreviewed: 2026\n---\n"
+            "# Claiming expenses\n\nTrain tickets and hotel nights on company travel are "
+            "reimbursed within a month of the claim.\n")
 
 
 @pytest.fixture(scope="module", params=["edge", "local-mode"])
@@ -32,14 +37,18 @@ def indexed(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
                      "Employees received twenty days of paid annual leave in 2020.\n")
     os.utime(old, (OLD, OLD))
     write_text(source / "handbook-archive" / "leave.md", LEAVE + "\nArchived.\n")
+    write_text(source / "handbook" / "policies" / "expenses.md", EXPENSES)
+    write_text(source / "handbook" / "leave-2020.txt.meta.json",
+               '{"title": "Leave in 2020", "tags": ["archive"], "owner": "hr"}')
     settings = Settings(source_dir=source, data_dir=root / "data", golden_set=None,
                         qdrant=QdrantSettings(embedded=request.param))
     run_ingest(settings)
     return settings
 
 
-def paths(settings: Settings, mode: str, where: SearchFilter | None) -> list[str]:
-    hits = Searcher(settings).search("paid annual leave days", k=20, mode=mode,  # type: ignore[arg-type]
+def paths(settings: Settings, mode: str, where: SearchFilter | None,
+          query: str = "paid annual leave days") -> list[str]:
+    hits = Searcher(settings).search(query, k=20, mode=mode,  # type: ignore[arg-type]
                                      where=where)
     return sorted({hit.chunk.source_path for hit in hits})
 
@@ -54,11 +63,11 @@ def test_filters_choose_documents_before_ranking(indexed: Settings, mode: str) -
     cases = [
         (SearchFilter(types=("txt",)), "handbook/leave-2020.txt", {"chess.txt"}),
         (SearchFilter(folders=("handbook/",)), "handbook/policies/leave.md",
-         {"handbook/leave-2020.txt"}),  # not handbook-archive/
+         {"handbook/leave-2020.txt", EXPENSES_PATH}),  # not handbook-archive/
         (SearchFilter(types=("md",), folders=("handbook/",)), "handbook/policies/leave.md",
-         set()),
+         {EXPENSES_PATH}),
         (SearchFilter(folders=("handbook/",), modified_since=OLD + 86400),
-         "handbook/policies/leave.md", set()),
+         "handbook/policies/leave.md", {EXPENSES_PATH}),
     ]
     for where, found, also_allowed in cases:
         result = paths(indexed, mode, where)
@@ -78,6 +87,34 @@ def test_the_payload_carries_the_documents_facts(indexed: Settings) -> None:
     assert facts.modified_at == int(source.stat().st_mtime)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_tags_from_front_matter_and_sidecars_filter(indexed: Settings, mode: str) -> None:
+    assert paths(indexed, mode, SearchFilter(tags=("owner=hr",))) == ["handbook/leave-2020.txt"]
+    either = SearchFilter(tags=("archive", "policy"))
+    assert paths(indexed, mode, either, "annual leave and travel expenses") == [
+        "handbook/leave-2020.txt", EXPENSES_PATH]
+    assert paths(indexed, mode, SearchFilter(tags=("policy",), types=("txt",))) == []
+
+
+def test_titles_and_tags_are_in_the_payload(indexed: Settings) -> None:
+    """The user's title wins, then the document's first heading, then its file name; front
+    matter is metadata, not text; a sidecar is not a document."""
+    chunks = list(Ledger(indexed.ledger_path).iter_chunks())
+    facts = {c.source_path: c.facts for c in chunks}
+    assert "handbook/leave-2020.txt.meta.json" not in facts
+    expenses, old = facts["handbook/policies/expenses.md"], facts["handbook/leave-2020.txt"]
+    assert expenses is not None and old is not None
+    assert (expenses.title, expenses.tags) == ("Travel expenses",
+                                               ("finance", "policy", "reviewed=2026"))
+    assert (old.title, old.tags) == ("Leave in 2020", ("archive", "owner=hr"))
+    leave = facts["handbook/policies/leave.md"]
+    assert leave is not None and (leave.title, leave.tags) == ("Annual leave", ())
+    assert facts["chess.txt"] is not None and facts["chess.txt"].title
+    expense_text = " ".join(c.text for c in chunks
+                            if c.source_path == "handbook/policies/expenses.md")
+    assert "reimbursed" in expense_text and "finance" not in expense_text
+
+
 def test_the_cli_takes_where_and_since(indexed: Settings, monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("RAG_SOURCE_DIR", str(indexed.source_dir))
@@ -88,14 +125,18 @@ def test_the_cli_takes_where_and_since(indexed: Settings, monkeypatch: pytest.Mo
     out = capsys.readouterr().out
     assert "handbook/policies/leave.md" in out
     assert "leave-2020.txt" not in out and "handbook-archive" not in out
+    assert cli.main(["search", "paid annual leave", "--where", "tag=owner=hr"]) == 0
+    out = capsys.readouterr().out
+    assert "leave-2020.txt" in out and "policies" not in out
     assert cli.main(["search", "leave", "--where", "colour=blue"]) == 2
-    assert "expected type=EXT or folder=PATH/" in capsys.readouterr().err
+    assert "expected type=EXT, folder=PATH/ or tag=TAG" in capsys.readouterr().err
     assert cli.main(["search", "leave", "--since", "last week"]) == 2
 
 
 def test_where_parses_into_one_filter() -> None:
-    where = SearchFilter.parse(["type=.PDF", "folder=/handbook/", "type=md"], "2026-01-01")
-    assert where == SearchFilter(types=("pdf", "md"), folders=("handbook/",),
+    where = SearchFilter.parse(["type=.PDF", "folder=/handbook/", "type=md", "tag=team=hr"],
+                               "2026-01-01")
+    assert where == SearchFilter(types=("pdf", "md"), folders=("handbook/",), tags=("team=hr",),
                                  modified_since=epoch_seconds("2026-01-01T00:00:00+00:00"))
     assert not SearchFilter.parse([], None)
     with pytest.raises(ValueError, match="type=EXT"):

@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from rag_pipeline.document_metadata import FRONT_MATTER_SUFFIXES, split_front_matter
 from rag_pipeline.extract.errors import ExtractionError
 from rag_pipeline.extract.spacy_model import use_packaged_spacy_model
 from rag_pipeline.extract.text_encoding import TEXT_EXTENSIONS, detect_text_encoding
@@ -99,6 +100,13 @@ def _partition(path: Path) -> list[Any]:
         encoding = detect_text_encoding(path)
     kind = path.suffix.lstrip(".").upper()
     partition = _partitioner(path.suffix.lower())
+    if path.suffix.lower() in FRONT_MATTER_SUFFIXES:
+        metadata, body = split_front_matter(path.read_text(encoding=encoding or "utf-8"))
+        if metadata:  # title and tags, read by the ledger diff: not text to chunk
+            try:
+                return partition(text=body, languages=_DECLARED_LANGUAGES)
+            except Exception as exc:
+                raise ExtractionError(f"cannot parse {kind} file: {_reason(exc)}"[:300]) from exc
     try:
         return partition(filename=str(path), encoding=encoding,
                          languages=_DECLARED_LANGUAGES)

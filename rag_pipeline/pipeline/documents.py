@@ -47,7 +47,8 @@ def extract_shards(services: PipelineServices, shards: list[str], log: Log) -> d
             shard: diff_against_ledger(by_shard[shard],
                                        {k: v for k, v in known.items() if v.shard == shard},
                                        processing_fingerprint(settings),
-                                       fetch=document_source.fetch)
+                                       fetch=document_source.fetch,
+                                       describe=document_source.read_metadata)
             for shard in shards
         }
         # All shards' files in one batch: the workers never wait at a shard boundary.

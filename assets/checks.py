@@ -6,7 +6,7 @@ keeps the batch out of Qdrant and BM25 (the downstream assets do not run).
 
 from __future__ import annotations
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
 
 from rag_pipeline.quality import CheckOutcome
 
@@ -43,8 +43,10 @@ _DESCRIPTIONS = {
 }
 
 
-def specs(asset_name: str, names: tuple[str, ...], blocking: bool) -> list[AssetCheckSpec]:
-    return [AssetCheckSpec(f"{asset_name}_{name}", asset=asset_name, blocking=blocking,
+def specs(asset: AssetKey, names: tuple[str, ...], blocking: bool) -> list[AssetCheckSpec]:
+    """Named after the asset (not its knowledge base): the same check reads the same in
+    every knowledge base's group."""
+    return [AssetCheckSpec(f"{asset.path[-1]}_{name}", asset=asset, blocking=blocking,
                            description=_DESCRIPTIONS[name]) for name in names]
 
 
@@ -56,11 +58,11 @@ def _value(value: object) -> object:
     return value
 
 
-def results(asset_name: str, outcomes: dict[str, CheckOutcome]) -> list[AssetCheckResult]:
+def results(asset: AssetKey, outcomes: dict[str, CheckOutcome]) -> list[AssetCheckResult]:
     return [
         AssetCheckResult(
-            check_name=f"{asset_name}_{name}",
-            asset_key=asset_name,
+            check_name=f"{asset.path[-1]}_{name}",
+            asset_key=asset,
             passed=outcome.passed,
             severity=AssetCheckSeverity.WARN if name in WARN_ONLY else AssetCheckSeverity.ERROR,
             description=outcome.description,

@@ -1,33 +1,33 @@
 """Documents: the changed files of each shard, extracted and cleaned."""
 
-from dagster import AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, asset
 
+from assets.knowledge_base import KnowledgeBaseAssets
 from assets.metadata import to_metadata
-from assets.partitions import OWNERS, PROCESSING_VERSION, document_shards, single_run
+from assets.partitions import OWNERS, document_shards, single_run
 from rag_pipeline.pipeline.documents import clean_shards, extract_shards
-from resources import PipelineSettingsResource, QdrantResource, pipeline_services
 
 
-@asset(partitions_def=document_shards, backfill_policy=single_run, group_name="documents",
-       kinds={"python", "pymupdf"}, owners=OWNERS, code_version=PROCESSING_VERSION)
-def extracted_documents(
-    context: AssetExecutionContext, pipeline: PipelineSettingsResource, qdrant: QdrantResource
-) -> MaterializeResult:
-    """Text, headings, tables and page numbers of the new and changed files of each shard
-    (PyMuPDF for PDFs, unstructured for other formats), diffed against the document ledger."""
-    report = extract_shards(pipeline_services(pipeline, qdrant), list(context.partition_keys),
-                            context.log)
-    return MaterializeResult(metadata=to_metadata(report))
+def build_document_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:
+    @asset(name="extracted_documents", key_prefix=kb.name, group_name=kb.name,
+           partitions_def=document_shards, backfill_policy=single_run,
+           required_resource_keys=kb.resource_keys, kinds={"python", "pymupdf"},
+           owners=OWNERS, code_version=kb.processing_version)
+    def extracted_documents(context: AssetExecutionContext) -> MaterializeResult:
+        """Text, headings, tables and page numbers of the new and changed files of each shard
+        (PyMuPDF for PDFs, unstructured for other formats), diffed against the ledger."""
+        report = extract_shards(kb.services(context), list(context.partition_keys),
+                                context.log)
+        return MaterializeResult(metadata=to_metadata(report))
 
+    @asset(name="cleaned_documents", key_prefix=kb.name, group_name=kb.name,
+           partitions_def=document_shards, backfill_policy=single_run,
+           required_resource_keys=kb.resource_keys, deps=[extracted_documents],
+           kinds={"python"}, owners=OWNERS, code_version=kb.processing_version)
+    def cleaned_documents(context: AssetExecutionContext) -> MaterializeResult:
+        """Extracted documents after NFKC, de-hyphenation, whitespace and control-character
+        cleaning and removal of repeated page headers/footers; exact duplicates flagged."""
+        report = clean_shards(kb.services(context), list(context.partition_keys), context.log)
+        return MaterializeResult(metadata=to_metadata(report))
 
-@asset(partitions_def=document_shards, backfill_policy=single_run, group_name="documents",
-       deps=[extracted_documents], kinds={"python"}, owners=OWNERS,
-       code_version=PROCESSING_VERSION)
-def cleaned_documents(
-    context: AssetExecutionContext, pipeline: PipelineSettingsResource, qdrant: QdrantResource
-) -> MaterializeResult:
-    """Extracted documents after NFKC, de-hyphenation, whitespace and control-character
-    cleaning and removal of repeated page headers/footers; exact duplicates flagged."""
-    report = clean_shards(pipeline_services(pipeline, qdrant), list(context.partition_keys),
-                          context.log)
-    return MaterializeResult(metadata=to_metadata(report))
+    return [extracted_documents, cleaned_documents]

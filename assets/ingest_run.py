@@ -11,10 +11,11 @@ from collections.abc import Sequence
 
 from dagster import DagsterInstance, materialize
 
-from assets import ALL_ASSETS
+from assets import ASSET_NAMES, KnowledgeBaseAssets, knowledge_base_assets
 from rag_pipeline.ids import all_shard_keys
+from rag_pipeline.knowledge_bases import DEFAULT_NAME, KnowledgeBase
 from rag_pipeline.settings import Settings
-from resources import PipelineSettingsResource, QdrantResource
+from resources import settings_resources
 
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END = "dagster/asset_partition_range_end"
@@ -26,18 +27,18 @@ class IngestError(RuntimeError):
     """The run failed: a blocking check kept the batch out of the index, or a step failed."""
 
 
-def run_ingest(settings: Settings, shards: Sequence[str] | None = None) -> dict[str, dict]:
-    """Materialize the asset graph in-process (no daemon needed). Returns metadata per asset,
-    plus "checks": {check name: (passed, description)}. Raises IngestError when the run fails."""
+def run_ingest(settings: Settings, shards: Sequence[str] | None = None,
+               knowledge_base: str = DEFAULT_NAME) -> dict[str, dict]:
+    """Materialize a knowledge base's asset graph in-process (no daemon needed), with
+    `settings`. Returns metadata per asset, plus "checks": {check name: (passed,
+    description)}. Raises IngestError when the run fails."""
     keys = sorted(shards) if shards else all_shard_keys()
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    kb = KnowledgeBaseAssets.of(KnowledgeBase(knowledge_base, settings))
     result = materialize(
-        ALL_ASSETS,
+        knowledge_base_assets(kb),
         instance=instance,
-        resources={
-            "pipeline": PipelineSettingsResource.from_settings(settings),
-            "qdrant": QdrantResource.from_settings(settings),
-        },
+        resources=settings_resources(knowledge_base, settings),
         tags={PARTITION_RANGE_START: keys[0], PARTITION_RANGE_END: keys[-1]},
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         raise_on_error=False,
@@ -57,11 +58,10 @@ def run_ingest(settings: Settings, shards: Sequence[str] | None = None) -> dict[
         raise IngestError("ingest run failed; nothing from the failed steps reached the index.\n"
                           + "\n".join(f"  {line}" for line in failed_checks + failed_steps))
     reports: dict[str, dict] = {"checks": checks}
-    for node in ("extracted_documents", "cleaned_documents", "document_chunks",
-                 "chunk_embeddings", "qdrant_index", "bm25_index", "published_collection"):
-        events = result.asset_materializations_for_node(node)
+    for name in ASSET_NAMES:
+        events = result.asset_materializations_for_node(kb.key(name).to_python_identifier())
         if events:
-            reports[node] = {k: getattr(v, "value", v) for k, v in events[0].metadata.items()}
+            reports[name] = {k: getattr(v, "value", v) for k, v in events[0].metadata.items()}
     return reports
 
 

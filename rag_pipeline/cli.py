@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 import textwrap
@@ -10,6 +11,7 @@ import time
 from collections.abc import Sequence
 
 from rag_pipeline.filters import SearchFilter
+from rag_pipeline.knowledge_bases import knowledge_base
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.search import MODES, IndexNotFoundError, Searcher
 from rag_pipeline.setting_fields import SettingError
@@ -30,7 +32,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
     shards = args.shards.split(",") if args.shards else None
     try:
-        reports = run_ingest(settings, shards)
+        reports = run_ingest(settings, shards, knowledge_base=args.knowledge_base)
     except IngestError as exc:
         _err(str(exc))
         return 1
@@ -171,10 +173,14 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag-pipeline", description=__doc__)
+    which = argparse.ArgumentParser(add_help=False)
+    which.add_argument("--kb", metavar="NAME", help="the knowledge base (knowledge_bases.yaml; "
+                       "default: the first declared)")
     commands = parser.add_subparsers(dest="command", required=True)
-    ingest = commands.add_parser("ingest", help="materialize the assets in-process")
+    command = functools.partial(commands.add_parser, parents=[which])
+    ingest = command("ingest", help="materialize the assets in-process")
     ingest.add_argument("--shards", help="comma-separated shard keys (default: all)")
-    search = commands.add_parser("search", help="search the index")
+    search = command("search", help="search the index")
     search.add_argument("query")
     search.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     search.add_argument("--mode", choices=MODES, default="hybrid")
@@ -184,9 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "tag=team=hr); repeat to add conditions")
     search.add_argument("--since", metavar="DATE",
                         help="only documents modified on or after this ISO date or time (UTC)")
-    commands.add_parser("status", help="documents by status, chunks, failures")
-    commands.add_parser("collections", help="Qdrant collections: model, points, live/target")
-    evaluation = commands.add_parser("eval", help="retrieval quality on a BEIR-format dataset")
+    command("status", help="documents by status, chunks, failures")
+    command("collections", help="Qdrant collections: model, points, live/target")
+    evaluation = command("eval", help="retrieval quality on a BEIR-format dataset")
     evaluation.add_argument("--dataset", required=True, help="folder with corpus.jsonl, "
                             "queries.jsonl and qrels/<split>.tsv")
     evaluation.add_argument("--split", default="test")
@@ -199,12 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--tune", action="store_true",
                             help="tune BM25 k1/b and the RRF constant on the train split "
                             "(qrels/train.tsv), then report the split with them")
-    publish = commands.add_parser("publish", help="move the alias to the target collection "
-                                  "if its checks pass")
+    publish = command("publish", help="move the alias to the target collection if its checks "
+                      "pass")
     publish.add_argument("--force", action="store_true",
                          help="publish even if this collection was rolled back")
-    rollback = commands.add_parser("rollback", help="move the alias back to the previous "
-                                   "collection")
+    rollback = command("rollback", help="move the alias back to the previous collection")
     rollback.add_argument("--to", help="collection name (default: the previous live one)")
     return parser
 
@@ -213,10 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        settings = Settings.from_env()
+        chosen = knowledge_base(args.kb)
     except SettingError as exc:
         logging.getLogger(__name__).error("%s", exc)
         return 2
+    settings, args.knowledge_base = chosen.settings, chosen.name
     handlers = {"ingest": _ingest, "search": _search, "status": _status,
                 "collections": _collections, "publish": _publish, "rollback": _rollback,
                 "eval": _eval}

@@ -1,4 +1,5 @@
-"""Dagster definitions: wiring only (assets, resources from the environment, jobs, sensors)."""
+"""Dagster definitions: wiring only. Each declared knowledge base (`knowledge_bases.yaml`)
+gets its assets, job, sensor and resources."""
 
 from __future__ import annotations
 
@@ -6,27 +7,29 @@ import os
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
-from assets import ALL_ASSETS, document_shards
-from resources import PipelineSettingsResource, QdrantResource
-from resources.pipeline import PIPELINE_FIELDS, QDRANT_FIELDS, env_config
-from sensors import source_folder_sensor
+from assets import KnowledgeBaseAssets, document_shards, knowledge_base_assets
+from rag_pipeline.knowledge_bases import load_knowledge_bases
+from resources import knowledge_base_resources
+from sensors import build_source_sensor
 
-ingest_job = define_asset_job(
-    "ingest_job",
-    selection=AssetSelection.assets(*ALL_ASSETS),
-    partitions_def=document_shards,
-    description="Extract, clean, chunk, embed and index the changed documents of the selected "
-    "shards, then refresh BM25.",
-)
+KNOWLEDGE_BASES = load_knowledge_bases()  # a malformed setting or file stops the load here
+
+assets, jobs, sensors, resources = [], [], [], {}
+for knowledge_base in KNOWLEDGE_BASES:
+    kb = KnowledgeBaseAssets.of(knowledge_base)
+    assets.extend(knowledge_base_assets(kb))
+    jobs.append(define_asset_job(
+        kb.job_name, selection=AssetSelection.groups(kb.name), partitions_def=document_shards,
+        description=f"Extract, clean, chunk, embed and index the changed documents of the "
+        f"selected shards of {kb.name}, then refresh its BM25 index."))
+    sensors.append(build_source_sensor(kb))
+    resources.update(knowledge_base_resources(knowledge_base, os.environ))
 
 defs = Definitions(
-    assets=ALL_ASSETS,
-    jobs=[ingest_job],
-    sensors=[source_folder_sensor],
-    resources={
-        "pipeline": PipelineSettingsResource(**env_config(PIPELINE_FIELDS, os.environ)),
-        "qdrant": QdrantResource(**env_config(QDRANT_FIELDS, os.environ)),
-    },
+    assets=assets,
+    jobs=jobs,
+    sensors=sensors,
+    resources=resources,
     # One process per run: torch and the model load once, not once per step
     # (the multiprocess executor pays ~4 s of start-up per step, more with torch).
     executor=in_process_executor,

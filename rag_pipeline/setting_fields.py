@@ -90,8 +90,14 @@ class SettingField:
         if self.kind is Path:
             return Path(str(flat)).expanduser()
         if self.kind is tuple:
-            return tuple(flat)
-        value = self.kind(flat)
+            if isinstance(flat, str) or not isinstance(flat, list | tuple):
+                raise SettingError(f"{self.name} ({self.env}) is a list, got {flat!r}")
+            return tuple(str(item) for item in flat)
+        try:
+            value = self.kind(flat)
+        except (TypeError, ValueError) as exc:
+            raise SettingError(f"{self.name} ({self.env}) must be {self.kind.__name__}, "
+                               f"got {flat!r}") from exc
         if self.choices and value not in self.choices:
             raise SettingError(f"{self.name} ({self.env}) must be one of "
                                f"{', '.join(self.choices)}; got {value!r}")

@@ -3,8 +3,12 @@
 from resources.pipeline import (
     PipelineSettingsResource,
     QdrantResource,
+    knowledge_base_resources,
     pipeline_services,
     pipeline_settings,
+    resource_keys,
+    settings_resources,
 )
 
-__all__ = ["PipelineSettingsResource", "QdrantResource", "pipeline_services", "pipeline_settings"]
+__all__ = ["PipelineSettingsResource", "QdrantResource", "knowledge_base_resources",
+           "pipeline_services", "pipeline_settings", "resource_keys", "settings_resources"]

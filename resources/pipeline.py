@@ -14,6 +14,7 @@ from typing import Any
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
 from pydantic import Field, PrivateAttr, create_model
 
+from rag_pipeline.knowledge_bases import KnowledgeBase
 from rag_pipeline.pipeline.services import PipelineServices, open_vector_index
 from rag_pipeline.ports import VectorIndex
 from rag_pipeline.setting_fields import SettingField
@@ -118,3 +119,31 @@ def pipeline_services(
 
 def pipeline_settings(pipeline: PipelineSettingsResource, qdrant: QdrantResource) -> Settings:
     return Settings.from_flat(pipeline.flat_settings() | qdrant.flat_settings())
+
+
+def resource_keys(knowledge_base: str) -> tuple[str, str]:
+    """(pipeline settings, Qdrant) resource keys of a knowledge base: its own pair, so the UI
+    shows each knowledge base's configuration and a run opens only its own index."""
+    return f"{knowledge_base}_pipeline", f"{knowledge_base}_qdrant"
+
+
+def knowledge_base_resources(knowledge_base: KnowledgeBase, environ: Mapping[str, str]
+                             ) -> dict[str, ConfigurableResource]:
+    """The knowledge base's resources as a deployment configures them: the environment's
+    variables (as `EnvVar`s), then what its declaration sets."""
+    declared = knowledge_base.declared
+    pipeline_key, qdrant_key = resource_keys(knowledge_base.name)
+    return {
+        pipeline_key: PipelineSettingsResource(**env_config(PIPELINE_FIELDS, environ) | {
+            f.name: declared[f.name] for f in PIPELINE_FIELDS if f.name in declared}),
+        qdrant_key: QdrantResource(**env_config(QDRANT_FIELDS, environ) | {
+            _field_name(f): declared[f.name] for f in QDRANT_FIELDS if f.name in declared}),
+    }
+
+
+def settings_resources(knowledge_base: str, settings: Settings
+                       ) -> dict[str, ConfigurableResource]:
+    """The knowledge base's resources holding exactly `settings` (in-process runs, tests)."""
+    pipeline_key, qdrant_key = resource_keys(knowledge_base)
+    return {pipeline_key: PipelineSettingsResource.from_settings(settings),
+            qdrant_key: QdrantResource.from_settings(settings)}

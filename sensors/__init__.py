@@ -1,5 +1,5 @@
-"""Sensors that keep the index in sync with the source folder."""
+"""Sensors: each knowledge base's source sensor."""
 
-from sensors.source_folder import source_folder_sensor
+from sensors.source_folder import build_source_sensor
 
-__all__ = ["source_folder_sensor"]
+__all__ = ["build_source_sensor"]

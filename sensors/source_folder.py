@@ -1,4 +1,4 @@
-"""source_folder_sensor: new, changed and deleted documents become one ingest run."""
+"""A knowledge base's source sensor: new, changed and deleted documents become one ingest run."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dagster import (
     DefaultSensorStatus,
     RunRequest,
     RunsFilter,
+    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -19,26 +20,39 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from assets.knowledge_base import KnowledgeBaseAssets
 from rag_pipeline.ledger import Ledger
-from rag_pipeline.settings import sensor_interval_seconds
+from rag_pipeline.settings import Settings, sensor_interval_seconds
 from rag_pipeline.sources import SourceUnavailableError
 from rag_pipeline.watch import mass_deletion_reason, pending_changes
-from resources import PipelineSettingsResource, QdrantResource, pipeline_settings
+from resources import pipeline_settings
 
-INGEST_JOB = "ingest_job"
 _IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
               DagsterRunStatus.STARTED]
 
 
-@sensor(job_name=INGEST_JOB, minimum_interval_seconds=sensor_interval_seconds(),
-        default_status=DefaultSensorStatus.RUNNING)
-def source_folder_sensor(
-    context: SensorEvaluationContext, pipeline: PipelineSettingsResource, qdrant: QdrantResource
-) -> SensorResult | SkipReason:
-    """Watches the source folder or bucket (its listing only, no document read) and requests one
-    run covering the shards whose documents were added, changed or deleted. Refuses mass
-    deletions; a listing that fails skips the tick."""
-    settings = pipeline_settings(pipeline, qdrant)
+def build_source_sensor(kb: KnowledgeBaseAssets) -> SensorDefinition:
+    """One sensor per knowledge base (each can be paused on its own in the UI)."""
+
+    @sensor(name=f"{kb.name}_source_sensor", job_name=kb.job_name,
+            minimum_interval_seconds=sensor_interval_seconds(),
+            default_status=DefaultSensorStatus.RUNNING,
+            required_resource_keys=kb.resource_keys)
+    def source_sensor(context: SensorEvaluationContext,
+                      **_resources: object) -> SensorResult | SkipReason:
+        """Watches the knowledge base's source folder or bucket (its listing only, no
+        document read) and requests one run covering the shards whose documents were added,
+        changed or deleted. Refuses mass deletions; a listing that fails skips the tick.
+        (Dagster passes the resources as keywords too when a sensor is called directly.)"""
+        settings = pipeline_settings(getattr(context.resources, kb.pipeline_key),
+                                     getattr(context.resources, kb.qdrant_key))
+        return _evaluate(context, settings, kb.job_name)
+
+    return source_sensor
+
+
+def _evaluate(context: SensorEvaluationContext, settings: Settings,
+              job_name: str) -> SensorResult | SkipReason:
     try:
         changes = pending_changes(settings, Ledger(settings.ledger_path))
     except (OSError, SourceUnavailableError) as exc:  # unmounted share, store down, denied...
@@ -53,7 +67,7 @@ def source_folder_sensor(
         context.log.warning(reason)
         return SkipReason(reason)
     in_flight = context.instance.get_runs(
-        RunsFilter(job_name=INGEST_JOB, statuses=_IN_FLIGHT), limit=1
+        RunsFilter(job_name=job_name, statuses=_IN_FLIGHT), limit=1
     )
     if in_flight:
         # One ingest at a time: the pending changes go into the next run, not a parallel one.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1600,1000", "--virtual-time-budget=30000"]
+         "--window-size=3000,1200", "--virtual-time-budget=30000"]
 
 
 def chromium() -> str | None:

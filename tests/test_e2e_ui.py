@@ -1,4 +1,5 @@
-"""The Dagster UI, in a real browser, shows the assets and their checks with status."""
+"""The Dagster UI, in a real browser, shows each knowledge base's assets and their checks with
+status, and each one's configuration."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from assets.ingest_run import run_ingest
-from rag_pipeline.settings import Settings
+from rag_pipeline.knowledge_bases import load_knowledge_bases
 from tests.browser import chromium, page_text, screenshot
 from tests.dagster_dev import PROJECT, free_port
+from tests.fixtures import write_text
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(chromium() is None, reason="chromium is not installed")]
@@ -29,11 +31,17 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> str:
     home, data = tmp / "dagster_home", tmp / "data"
     home.mkdir()
     shutil.copy(PROJECT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    write_text(tmp / "notes" / "chess.md", "# Openings\n\nThe Sicilian Defence answers 1.e4 "
+               "with 1...c5 and leads to sharp, unbalanced positions.\n")
+    declaration = write_text(tmp / "knowledge_bases.yaml", "knowledge_bases:\n  inbox: {}\n"
+                             "  notes:\n    settings: {source_dir: notes, chunk_tokens: 120}\n")
     env = {**os.environ, "DAGSTER_HOME": str(home), "RAG_DATA_DIR": str(data),
-           "RAG_SOURCE_DIR": str(PROJECT / "inbox")}
+           "RAG_SOURCE_DIR": str(PROJECT / "inbox"), "RAG_KNOWLEDGE_BASES": str(declaration)}
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DAGSTER_HOME", str(home))  # run_ingest records the run in this instance
-        run_ingest(Settings(source_dir=PROJECT / "inbox", data_dir=data))
+        for name, value in env.items():  # run_ingest records the runs in this instance
+            patch.setenv(name, value)
+        for kb in load_knowledge_bases():
+            run_ingest(kb.settings, knowledge_base=kb.name)
     port = free_port()
     webserver = Path(sys.executable).parent / "dagster-webserver"
     process = subprocess.Popen(
@@ -57,25 +65,31 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> str:
         process.wait(timeout=30)
 
 
-def test_lineage_shows_assets_and_their_checks(webserver: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("group", ["inbox", "notes"])
+def test_each_knowledge_base_is_a_group_with_its_assets_and_checks(
+        webserver: str, tmp_path: Path, group: str) -> None:
     profile = tmp_path / "chrome"
-    seen: dict[str, str] = {}
-    for group in ("documents", "chunks", "indexes"):
-        url = f"{webserver}/locations/rag_pipeline/asset-groups/{group}"
-        seen[group] = page_text(url, profile)
-        screenshot(url, tmp_path / f"lineage-{group}.png", profile)
-    assert "extracted_documents" in seen["documents"] and "cleaned_documents" in seen["documents"]
-    chunks = seen["chunks"]
-    assert re.search(r"document_chunks .*?Asset checks 6 / 6 Passed", chunks), chunks
-    assert re.search(r"chunk_embeddings .*?Asset checks 4 / 4 Passed", chunks), chunks
-    assert "qdrant_index" in seen["indexes"] and "bm25_index" in seen["indexes"]
+    url = f"{webserver}/locations/rag_pipeline/asset-groups/{group}"
+    seen = page_text(url, profile)
+    screenshot(url, tmp_path / f"lineage-{group}.png", profile)
+    assert "extracted_documents" in seen and "cleaned_documents" in seen
+    assert re.search(r"document_chunks .*?Asset checks 6 / 6 Passed", seen), seen
+    assert re.search(r"chunk_embeddings .*?Asset checks 4 / 4 Passed", seen), seen
+    assert "qdrant_index" in seen and "published_collection" in seen
     # bm25_index: counts_match, retrieval_smoke, sparse_matches
-    assert re.search(r"bm25_index .*?Asset checks 3 / 3 Passed", seen["indexes"]), seen["indexes"]
+    assert re.search(r"bm25_index .*?Asset checks 3 / 3 Passed", seen), seen
+
+
+def test_each_knowledge_base_shows_its_configuration(webserver: str, tmp_path: Path) -> None:
+    profile = tmp_path / "chrome"
+    text = page_text(f"{webserver}/locations/rag_pipeline/resources/notes_pipeline", profile)
+    assert "chunk_tokens" in text and "120" in text, text[:3000]
+    assert "RAG_MASS_DELETE_MIN_DOCUMENTS" in text  # every setting, described
 
 
 def test_checks_page_shows_each_check_with_its_status(webserver: str, tmp_path: Path) -> None:
     profile = tmp_path / "chrome"
-    url = f"{webserver}/assets/document_chunks?view=checks"
+    url = f"{webserver}/assets/inbox/document_chunks?view=checks"
     text = page_text(url, profile)
     screenshot(url, tmp_path / "checks.png", profile)
     for name in ("not_empty", "within_token_limit", "tiny_share", "duplicate_share",

@@ -43,9 +43,11 @@ def test_definitions_load() -> None:
 
     graph = defs.resolve_asset_graph()
     names = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert names == {"extracted_documents", "cleaned_documents", "document_chunks",
-                     "chunk_embeddings", "qdrant_index", "bm25_index", "published_collection"}
-    assert defs.resolve_job_def("ingest_job") is not None
+    assert names == {f"inbox/{name}" for name in (
+        "extracted_documents", "cleaned_documents", "document_chunks", "chunk_embeddings",
+        "qdrant_index", "bm25_index", "published_collection")}
+    assert defs.resolve_job_def("inbox_ingest_job") is not None
+    assert defs.resolve_sensor_def("inbox_source_sensor") is not None
 
 
 ADAPTERS = {

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context
+from dagster import SensorResult, SkipReason
 
 from assets.ingest_run import IngestError, run_ingest
 from rag_pipeline import object_store_source
@@ -20,9 +20,8 @@ from rag_pipeline.object_store_source import ObjectStoreSource
 from rag_pipeline.search import search
 from rag_pipeline.settings import Settings
 from rag_pipeline.watch import pending_changes
-from resources import PipelineSettingsResource, QdrantResource
-from sensors import source_folder_sensor
 from tests.fixtures import write_knowledge_base
+from tests.knowledge_base_defs import sensor_tick
 from tests.s3_server import S3Server
 from tests.test_pipeline import index_sizes, qdrant_ids
 
@@ -54,10 +53,7 @@ def from_bucket(settings: Settings) -> Settings:
 
 
 def tick(settings: Settings) -> SensorResult | SkipReason:
-    with build_sensor_context(instance=DagsterInstance.ephemeral(), resources={
-            "pipeline": PipelineSettingsResource.from_settings(settings),
-            "qdrant": QdrantResource()}) as context:
-        return source_folder_sensor(context)
+    return sensor_tick(settings)
 
 
 def indexed_paths(settings: Settings) -> set[str]:

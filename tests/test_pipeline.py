@@ -11,7 +11,7 @@ import pytest
 from dagster import materialize
 
 import resources.pipeline
-from assets import ALL_ASSETS
+from assets import knowledge_base_assets
 from assets.ingest_run import run_ingest
 from rag_pipeline.bm25_store import BM25Index
 from rag_pipeline.ids import all_shard_keys, shard_for
@@ -21,8 +21,9 @@ from rag_pipeline.pipeline.services import PipelineServices, open_vector_index
 from rag_pipeline.ports import VectorIndex
 from rag_pipeline.search import Searcher
 from rag_pipeline.settings import QdrantSettings, Settings
-from resources import PipelineSettingsResource, QdrantResource
+from resources import settings_resources
 from tests.fixtures import write_knowledge_base, write_text
+from tests.knowledge_base_defs import kb_assets
 
 
 def index_sizes(settings: Settings) -> tuple[int, int, int]:
@@ -166,17 +167,14 @@ def test_touched_but_identical_file_is_not_reprocessed(knowledge_base: Settings)
 
 def test_rerunning_a_partition_never_duplicates_points(settings: Settings) -> None:
     write_knowledge_base(settings.source_dir)
-    resources = {
-        "pipeline": PipelineSettingsResource(source_dir=str(settings.source_dir),
-                                             data_dir=str(settings.data_dir)),
-        "qdrant": QdrantResource(),
-    }
+    kb = kb_assets(settings)
     run_ingest(settings)
     before = index_sizes(settings)
     shard = next(iter(Ledger(settings.ledger_path).documents().values())).shard
     assert shard in all_shard_keys()
     for _ in range(2):
-        result = materialize(ALL_ASSETS, partition_key=shard, resources=resources)
+        result = materialize(knowledge_base_assets(kb), partition_key=shard,
+                             resources=settings_resources(kb.name, settings))
         assert result.success
     assert index_sizes(settings) == before
 

@@ -1,4 +1,4 @@
-"""source_folder_sensor, evaluated directly with build_sensor_context."""
+"""The source sensor of a knowledge base, evaluated directly with build_sensor_context."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context
+from dagster import DagsterInstance, SensorResult, SkipReason
 
 from assets.ingest_run import run_ingest
 from rag_pipeline.ids import document_id_for, shard_for
@@ -16,8 +16,7 @@ from rag_pipeline.records import DocumentFailure
 from rag_pipeline.settings import Settings
 from rag_pipeline.sources import list_source_files
 from rag_pipeline.watch import pending_changes
-from resources import PipelineSettingsResource, QdrantResource
-from sensors import source_folder_sensor
+from tests.knowledge_base_defs import kb_assets, sensor_tick
 
 
 def age(path: Path, seconds: float = 60) -> None:
@@ -36,16 +35,7 @@ def write(folder: Path, name: str, text: str = "hello") -> Path:
 
 def tick(settings: Settings, instance: DagsterInstance | None = None,
          cursor: str | None = None) -> SensorResult | SkipReason:
-    with build_sensor_context(  # a context manager: the qdrant resource has a teardown
-        instance=instance or DagsterInstance.ephemeral(),
-        cursor=cursor,
-        resources={
-            "pipeline": PipelineSettingsResource(source_dir=str(settings.source_dir),
-                                                 data_dir=str(settings.data_dir)),
-            "qdrant": QdrantResource(),
-        },
-    ) as context:
-        return source_folder_sensor(context)
+    return sensor_tick(settings, instance, cursor)
 
 
 def record_in_ledger(settings: Settings) -> None:
@@ -146,7 +136,8 @@ def test_waits_while_an_ingest_run_is_in_flight(settings: Settings) -> None:
     from dagster._core.test_utils import create_run_for_test
 
     instance = DagsterInstance.ephemeral()
-    create_run_for_test(instance, job_name="ingest_job", status=DagsterRunStatus.STARTED)
+    create_run_for_test(instance, job_name=kb_assets(settings).job_name,
+                        status=DagsterRunStatus.STARTED)
     write(settings.source_dir, "a.md")
     result = tick(settings, instance=instance)
     assert isinstance(result, SkipReason) and "waiting for run" in result.skip_message

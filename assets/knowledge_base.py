@@ -1,0 +1,56 @@
+"""What the assets of one knowledge base share: their key prefix and group, the resources
+that hold its settings, and the code versions its settings give."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dagster import AssetExecutionContext, AssetKey
+
+from rag_pipeline.knowledge_bases import KnowledgeBase
+from rag_pipeline.models import resolve_model
+from rag_pipeline.pipeline.services import PipelineServices
+from rag_pipeline.processing import processing_fingerprint
+from resources import pipeline_services, resource_keys
+
+
+@dataclass(frozen=True)
+class KnowledgeBaseAssets:
+    name: str
+    """Key prefix and group of its assets; prefix of its job, sensor and resources."""
+    processing_version: str
+    """Code version of the assets that make chunks: changing the chunking settings (or a
+    version in `rag_pipeline.processing`) shows them as changed in the UI; the next run
+    re-processes."""
+    embedding_version: str
+    """Code version of the assets whose output depends on the model: a model change shows
+    chunk_embeddings and qdrant_index as changed until they are backfilled."""
+
+    @classmethod
+    def of(cls, knowledge_base: KnowledgeBase) -> KnowledgeBaseAssets:
+        settings = knowledge_base.settings
+        return cls(knowledge_base.name, processing_fingerprint(settings),
+                   resolve_model(settings.embedding_model).fingerprint)
+
+    @property
+    def pipeline_key(self) -> str:
+        return resource_keys(self.name)[0]
+
+    @property
+    def qdrant_key(self) -> str:
+        return resource_keys(self.name)[1]
+
+    @property
+    def resource_keys(self) -> set[str]:
+        return set(resource_keys(self.name))
+
+    @property
+    def job_name(self) -> str:
+        return f"{self.name}_ingest_job"
+
+    def key(self, asset_name: str) -> AssetKey:
+        return AssetKey([self.name, asset_name])
+
+    def services(self, context: AssetExecutionContext) -> PipelineServices:
+        return pipeline_services(getattr(context.resources, self.pipeline_key),
+                                 getattr(context.resources, self.qdrant_key))

@@ -4,15 +4,12 @@ from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, 
 
 from assets.knowledge_base import KnowledgeBaseAssets
 from assets.metadata import to_metadata
-from assets.partitions import OWNERS, document_shards, single_run
 from rag_pipeline.pipeline.documents import clean_shards, extract_shards
 
 
 def build_document_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:
-    @asset(name="extracted_documents", key_prefix=kb.name, group_name=kb.name,
-           partitions_def=document_shards, backfill_policy=single_run,
-           required_resource_keys=kb.resource_keys, kinds={"python", "pymupdf"},
-           owners=OWNERS, code_version=kb.processing_version)
+    @asset(**kb.asset_args("extracted_documents", None, {"python", "pymupdf"},
+                           code_version=kb.processing_version))
     def extracted_documents(context: AssetExecutionContext) -> MaterializeResult:
         """Text, headings, tables and page numbers of the new and changed files of each shard
         (PyMuPDF for PDFs, unstructured for other formats), diffed against the ledger."""
@@ -20,10 +17,8 @@ def build_document_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:
                                 context.log)
         return MaterializeResult(metadata=to_metadata(report))
 
-    @asset(name="cleaned_documents", key_prefix=kb.name, group_name=kb.name,
-           partitions_def=document_shards, backfill_policy=single_run,
-           required_resource_keys=kb.resource_keys, deps=[extracted_documents],
-           kinds={"python"}, owners=OWNERS, code_version=kb.processing_version)
+    @asset(**kb.asset_args("cleaned_documents", "extracted_documents", {"python"},
+                           code_version=kb.processing_version))
     def cleaned_documents(context: AssetExecutionContext) -> MaterializeResult:
         """Extracted documents after NFKC, de-hyphenation, whitespace and control-character
         cleaning and removal of repeated page headers/footers; exact duplicates flagged."""

@@ -4,9 +4,12 @@ that hold its settings, and the code versions its settings give."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey
 
+from assets.checks import specs
+from assets.partitions import OWNERS, document_shards, single_run
 from rag_pipeline.knowledge_bases import KnowledgeBase
 from rag_pipeline.models import resolve_model
 from rag_pipeline.pipeline.services import PipelineServices
@@ -50,6 +53,22 @@ class KnowledgeBaseAssets:
 
     def key(self, asset_name: str) -> AssetKey:
         return AssetKey([self.name, asset_name])
+
+    def asset_args(self, name: str, upstream: str | None, kinds: set[str], *,
+                   per_shard: bool = True, code_version: str | None = None,
+                   checks: tuple[str, ...] = (), blocking: bool = False) -> dict[str, Any]:
+        """What every asset of the knowledge base declares: its key, group, resources,
+        upstream asset and checks; `per_shard`: partitioned by document shard, every
+        selected shard in one run."""
+        key = self.key(name)
+        args: dict[str, Any] = {
+            "key": key, "group_name": self.name, "required_resource_keys": self.resource_keys,
+            "deps": [self.key(upstream)] if upstream else [], "kinds": kinds,
+            "owners": OWNERS, "code_version": code_version,
+            "check_specs": specs(key, checks, blocking=blocking)}
+        if per_shard:
+            args |= {"partitions_def": document_shards, "backfill_policy": single_run}
+        return args
 
     def services(self, context: AssetExecutionContext) -> PipelineServices:
         return pipeline_services(getattr(context.resources, self.pipeline_key),

@@ -2,19 +2,15 @@
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, asset
 
-from assets.checks import PUBLISH_CHECKS, results, specs
+from assets.checks import PUBLISH_CHECKS, results
 from assets.knowledge_base import KnowledgeBaseAssets
 from assets.metadata import to_metadata
-from assets.partitions import OWNERS
 from rag_pipeline.pipeline.publish import publish
 
 
 def build_publishing_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:
-    key = kb.key("published_collection")
-
-    @asset(key=key, group_name=kb.name, required_resource_keys=kb.resource_keys,
-           deps=[kb.key("qdrant_index")], kinds={"qdrant"}, owners=OWNERS,
-           check_specs=specs(key, PUBLISH_CHECKS, blocking=False))
+    @asset(**kb.asset_args("published_collection", "qdrant_index", {"qdrant"},
+                           per_shard=False, checks=PUBLISH_CHECKS))
     def published_collection(context: AssetExecutionContext) -> MaterializeResult:
         """The collection behind the knowledge base's alias that search reads. Moves to the
         configured model's collection in one atomic alias update, once every shard is synced,
@@ -23,7 +19,7 @@ def build_publishing_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:
         report, gates = publish(services, context.log)
         context.log.info(f"published_collection: {report.get('reason')}")
         report["query_graph"] = services.export_query_graph()
-        return MaterializeResult(metadata=to_metadata(report),
-                                 check_results=results(key, gates))
+        return MaterializeResult(metadata=to_metadata(report), check_results=results(
+            kb.key("published_collection"), gates))
 
     return [published_collection]

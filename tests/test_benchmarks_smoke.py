@@ -83,6 +83,7 @@ def test_scale_benchmark_writes_its_figures(tmp_path: Path) -> None:
     (row,) = json.loads(out.read_text())
     assert row["chunks"] == 1000 and row["write_points_per_s"] > 0
     assert 0 < row["hybrid_p50_ms"] <= row["hybrid_p95_ms"]
+    assert 0 < row["hybrid_narrow_filter_p50_ms"] <= row["hybrid_narrow_filter_p95_ms"]
     assert 0.5 <= row["recall_at_10"] <= 1 and row["cold_search_s"] > 0
     assert row["rank_bm25_p50_ms"] <= row["rank_bm25_p95_ms"]
 

@@ -20,7 +20,9 @@ knowledge_bases:
 
 The first knowledge base keeps the environment's data folder and alias (`RAG_DATA_DIR`,
 `RAG_COLLECTION_ALIAS`); every other one defaults to `<RAG_DATA_DIR>/knowledge-bases/<name>` and
-the alias `<name>`, and must say where its documents are (`source_dir` or `source_uri`).
+the alias `<name>`, and must say where its documents are (`source_dir` or `source_uri`). All
+share the embedding cache in `RAG_DATA_DIR` (vectors by model fingerprint and text hash: what
+one knowledge base embedded, another with the same model does not embed again).
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ def _knowledge_base(path: Path, name: str, body: Any, env_values: dict[str, Any]
         base_dir = Path(env_values.get("data_dir") or Settings.from_flat({}).data_dir)
         declared.setdefault("data_dir", str(base_dir.expanduser() / "knowledge-bases" / name))
         declared.setdefault("qdrant_collection_alias", name)
+        if not env_values.get("embedding_cache_dir"):  # one cache: a text is embedded once
+            declared.setdefault("embedding_cache_dir", str(base_dir.expanduser()))
     try:
         built = Settings.from_flat(env_values | declared)
     except SettingError as exc:

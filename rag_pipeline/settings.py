@@ -149,6 +149,9 @@ class Settings:
                                      "each with cores / workers threads; 1: in the run's process")
     embedding_device: str = setting("auto", "RAG_EMBEDDING_DEVICE", "auto (CUDA, then Apple's "
                                     "MPS, then the CPU), cpu, cuda, cuda:N or mps")
+    embedding_cache_dir: Path | None = setting(
+        None, "RAG_EMBEDDING_CACHE_DIR", "Folder of the embedding cache (default: the data "
+        "folder); knowledge bases share the first one's, so a text is embedded once per model")
     embedding_endpoint: EmbeddingEndpoint = section(EmbeddingEndpoint, "embedding_")
     chunk_tokens: int = setting(200, "RAG_CHUNK_TOKENS",
                                 "Max tokens per chunk, counted by the model's tokenizer")
@@ -221,7 +224,9 @@ class Settings:
 
     @property
     def embedding_cache_path(self) -> Path:
-        return self.data_dir / "embedding_cache.sqlite"
+        """Vectors by (model fingerprint, text hash): safe to share between knowledge bases,
+        and between concurrent runs (SQLite serialises the writers)."""
+        return (self.embedding_cache_dir or self.data_dir) / "embedding_cache.sqlite"
 
     @property
     def bm25_path(self) -> Path:

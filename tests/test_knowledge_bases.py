@@ -28,6 +28,8 @@ HANDBOOK = {
     "expenses.md": "# Travel expenses\n\nTrain tickets and hotel nights on company travel are "
                    "reimbursed within a month of the claim.\n",
 }
+SHARED = ("# Security training\n\nEvery employee completes the phishing awareness course "
+          "once a year.\n")
 ENGINEERING = {
     "deploy.md": "# Deploying billing\n\nThe billing service is deployed every Tuesday after "
                  "the integration tests pass on the staging cluster.\n",
@@ -52,7 +54,7 @@ knowledge_bases:
 def declare(folder: Path, text: str = DECLARATION) -> Path:
     path = write_text(folder / "knowledge_bases.yaml", text)
     for name, documents in (("handbook", HANDBOOK), ("engineering", ENGINEERING)):
-        for file, body in documents.items():
+        for file, body in {**documents, "security.md": SHARED}.items():
             write_text(folder / name / file, body)
     return path
 
@@ -69,6 +71,7 @@ def test_each_knowledge_base_gets_its_own_data_folder_and_alias(tmp_path: Path) 
     assert engineering.settings.data_dir == tmp_path / "d" / "knowledge-bases" / "engineering"
     assert engineering.settings.qdrant.collection_alias == "engineering"
     assert engineering.settings.chunk_tokens == 120  # declared wins
+    assert engineering.settings.embedding_cache_path == handbook.settings.embedding_cache_path
     assert knowledge_base("engineering", path, {}).name == "engineering"
     assert knowledge_base(None, path, {}).name == "handbook"
 
@@ -142,10 +145,13 @@ def test_searches_stay_in_their_knowledge_base_during_another_ones_model_change(
     path = declare(tmp_path)
     environ = {"RAG_DATA_DIR": str(tmp_path / "data")}
     handbook, engineering = load_knowledge_bases(path, environ)
-    for kb in (handbook, engineering):
-        run_ingest(kb.settings, knowledge_base=kb.name)
-    assert paths_found(handbook, "billing service deployed on Tuesday") <= set(HANDBOOK)
-    assert paths_found(engineering, "paid annual leave") <= set(ENGINEERING)
+    run_ingest(handbook.settings, knowledge_base=handbook.name)
+    embedded = run_ingest(engineering.settings, knowledge_base=engineering.name)
+    # The text both hold was embedded for the handbook: the shared cache gives it back.
+    assert embedded["chunk_embeddings"]["num_chunks_reused"] == 1
+    assert paths_found(handbook, "billing service deployed on Tuesday") <= {*HANDBOOK,
+                                                                             "security.md"}
+    assert paths_found(engineering, "paid annual leave") <= {*ENGINEERING, "security.md"}
     handbook_collections = PipelineServices(handbook.settings).qdrant.collections()
 
     searched: list[set[str]] = []
@@ -170,7 +176,7 @@ def test_searches_stay_in_their_knowledge_base_during_another_ones_model_change(
         stop.set()
         reader.join(timeout=60)
     assert not errors and searched
-    assert all(found and found <= set(HANDBOOK) for found in searched)
+    assert all(found and found <= {*HANDBOOK, "security.md"} for found in searched)
     assert PipelineServices(handbook.settings).qdrant.collections() == handbook_collections
     assert "tiny-model" in (PipelineServices(changed).qdrant.live() or "")
 

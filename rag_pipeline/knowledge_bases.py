@@ -16,6 +16,7 @@ knowledge_bases:
       embedding_model: paraphrase-MiniLM-L3-v2
       chunk_tokens: 150
       golden_set: golden/handbook.json   # relative paths: from this file's folder
+      qdrant_api_key: {env: HANDBOOK_QDRANT_API_KEY}   # read from that variable
 ```
 
 The first knowledge base keeps the environment's data folder and alias (`RAG_DATA_DIR`,
@@ -53,8 +54,12 @@ class KnowledgeBase:
     name: str
     settings: Settings
     description: str = ""
-    declared: dict[str, Any] = field(default_factory=dict)
-    """The settings its declaration sets (flat names), over the environment's."""
+    declared: dict[str, Any] = field(default_factory=dict, repr=False)
+    """The settings its declaration sets (flat names), over the environment's (values read
+    from variables included, hence not in the repr)."""
+    variables: dict[str, str] = field(default_factory=dict)
+    """Of those, the ones read from a variable of their own (`{env: NAME}`): flat name ->
+    variable. Secrets stay out of the file, and each knowledge base can have its own."""
 
 
 def declaration_file(environ: Mapping[str, str] | None = None) -> Path:
@@ -82,7 +87,7 @@ def load_knowledge_bases(path: Path | None = None,
     declared = document.get("knowledge_bases") if isinstance(document, dict) else None
     if not isinstance(declared, dict) or not declared:
         raise SettingError(f"{chosen}: expected a `knowledge_bases:` mapping of names")
-    bases = [_knowledge_base(chosen, str(name), body or {}, env_values, first=i == 0)
+    bases = [_knowledge_base(chosen, str(name), body or {}, env_values, i == 0, environ)
              for i, (name, body) in enumerate(declared.items())]
     _check_apart(chosen, bases)
     return tuple(bases)
@@ -102,7 +107,7 @@ def knowledge_base(name: str | None = None, path: Path | None = None,
 
 
 def _knowledge_base(path: Path, name: str, body: Any, env_values: dict[str, Any],
-                    first: bool) -> KnowledgeBase:
+                    first: bool, environ: Mapping[str, str]) -> KnowledgeBase:
     where = f"{path}: knowledge base {name!r}"
     if not _NAME.match(name):
         raise SettingError(f"{where}: a name is lower-case letters, digits and _, starting "
@@ -112,7 +117,11 @@ def _knowledge_base(path: Path, name: str, body: Any, env_values: dict[str, Any]
     settings = body.get("settings") or {}
     if not isinstance(settings, dict):
         raise SettingError(f"{where}: `settings:` is a mapping of setting names to values")
-    declared = {str(k): _relative_to(path.parent, str(k), v) for k, v in settings.items()}
+    variables = {str(k): v["env"] for k, v in settings.items() if _is_variable(v)}
+    declared = {str(k): _relative_to(path.parent, str(k), v) for k, v in settings.items()
+                if str(k) not in variables}
+    for setting_name, variable in variables.items():
+        declared[setting_name] = _from_variable(where, setting_name, str(variable), environ)
     if not first:
         if not any(declared.get(f) for f in _SOURCE_FIELDS):
             raise SettingError(f"{where}: say where its documents are (source_dir or "
@@ -126,7 +135,21 @@ def _knowledge_base(path: Path, name: str, body: Any, env_values: dict[str, Any]
         built = Settings.from_flat(env_values | declared)
     except SettingError as exc:
         raise SettingError(f"{where}: {exc}") from exc
-    return KnowledgeBase(name, built, str(body.get("description") or ""), declared)
+    return KnowledgeBase(name, built, str(body.get("description") or ""), declared, variables)
+
+
+def _is_variable(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"env"} and isinstance(value["env"], str)
+
+
+def _from_variable(where: str, name: str, variable: str, environ: Mapping[str, str]) -> Any:
+    fields = {f.name: f for f in SETTING_FIELDS}
+    if name not in fields:
+        raise SettingError(f"{where}: unknown settings: {name}")
+    value = fields[name].parse(environ.get(variable))
+    if value is None:
+        raise SettingError(f"{where}: {name} reads {variable}, which is not set")
+    return value
 
 
 def _relative_to(folder: Path, name: str, value: Any) -> Any:

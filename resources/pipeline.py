@@ -42,20 +42,22 @@ def _resource_fields(name: str, fields: tuple[SettingField, ...]) -> type:
     return create_model(name, __base__=ConfigurableResource, **declared)
 
 
-def env_config(fields: tuple[SettingField, ...],
-               environ: Mapping[str, str]) -> dict[str, Any]:
+def env_config(fields: tuple[SettingField, ...], environ: Mapping[str, str],
+               variables: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Config for the variables that are set: an `EnvVar` where Dagster has one for the type
     (the UI then shows the variable, and a secret's value never enters the run's config), the
-    parsed value otherwise."""
+    parsed value otherwise. `variables`: a setting's own variable instead of its standard one
+    (flat name -> variable)."""
     config: dict[str, Any] = {}
     for f in fields:
-        value = f.parse(environ.get(f.env))
+        variable = (variables or {}).get(f.name, f.env)
+        value = f.parse(environ.get(variable))
         if value is None:
             continue
         if f.kind in (str, Path) and value:
-            config[_field_name(f)] = EnvVar(f.env)
+            config[_field_name(f)] = EnvVar(variable)
         elif f.kind is int:
-            config[_field_name(f)] = EnvVar.int(f.env)
+            config[_field_name(f)] = EnvVar.int(variable)
         else:
             config[_field_name(f)] = value
     return config
@@ -131,13 +133,16 @@ def knowledge_base_resources(knowledge_base: KnowledgeBase, environ: Mapping[str
                              ) -> dict[str, ConfigurableResource]:
     """The knowledge base's resources as a deployment configures them: the environment's
     variables (as `EnvVar`s), then what its declaration sets."""
-    declared = knowledge_base.declared
+    variables = knowledge_base.variables
+    declared = {k: v for k, v in knowledge_base.declared.items() if k not in variables}
     pipeline_key, qdrant_key = resource_keys(knowledge_base.name)
     return {
-        pipeline_key: PipelineSettingsResource(**env_config(PIPELINE_FIELDS, environ) | {
-            f.name: declared[f.name] for f in PIPELINE_FIELDS if f.name in declared}),
-        qdrant_key: QdrantResource(**env_config(QDRANT_FIELDS, environ) | {
-            _field_name(f): declared[f.name] for f in QDRANT_FIELDS if f.name in declared}),
+        pipeline_key: PipelineSettingsResource(
+            **env_config(PIPELINE_FIELDS, environ, variables)
+            | {f.name: declared[f.name] for f in PIPELINE_FIELDS if f.name in declared}),
+        qdrant_key: QdrantResource(
+            **env_config(QDRANT_FIELDS, environ, variables)
+            | {_field_name(f): declared[f.name] for f in QDRANT_FIELDS if f.name in declared}),
     }
 
 

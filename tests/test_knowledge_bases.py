@@ -188,3 +188,45 @@ def test_searches_stay_in_their_knowledge_base_during_another_ones_model_change(
     assert "deploy.md" not in out and "oncall.md" not in out
     assert cli.main(["status", "--kb", "engineering"]) == 0
     assert cli.main(["status", "--kb", "finance"]) == 2
+
+
+def test_a_setting_can_read_a_variable_of_its_own(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`{env: NAME}`: each knowledge base its own secret, never written in the file; the
+    Dagster resource holds an EnvVar, so the run config never holds the secret either."""
+    from dagster import EnvVar, asset, materialize
+
+    from resources import knowledge_base_resources, pipeline_settings
+
+    path = declare(tmp_path, DECLARATION.replace(
+        "      chunk_tokens: 120\n",
+        "      chunk_tokens: {env: ENGINEERING_CHUNK_TOKENS}\n"
+        "      qdrant_api_key: {env: ENGINEERING_QDRANT_KEY}\n"))
+    environ = {"ENGINEERING_CHUNK_TOKENS": "96", "ENGINEERING_QDRANT_KEY": "s3cr3t",
+               "QDRANT_API_KEY": "the-default-key", "RAG_DATA_DIR": str(tmp_path / "d")}
+    handbook, engineering = load_knowledge_bases(path, environ)
+    assert engineering.settings.chunk_tokens == 96
+    assert engineering.settings.qdrant.api_key == "s3cr3t"
+    assert handbook.settings.qdrant.api_key == "the-default-key"
+    assert "s3cr3t" not in repr(engineering)
+    resources = knowledge_base_resources(engineering, environ)
+    assert resources["engineering_qdrant"].api_key == EnvVar("ENGINEERING_QDRANT_KEY")
+    assert resources["engineering_pipeline"].chunk_tokens == EnvVar.int(
+        "ENGINEERING_CHUNK_TOKENS")
+
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    seen = {}
+
+    @asset(required_resource_keys={"engineering_pipeline", "engineering_qdrant"})
+    def reads_settings(context) -> None:
+        seen["settings"] = pipeline_settings(context.resources.engineering_pipeline,
+                                             context.resources.engineering_qdrant)
+
+    assert materialize([reads_settings], resources=resources).success
+    assert seen["settings"] == engineering.settings
+
+    del environ["ENGINEERING_QDRANT_KEY"]
+    with pytest.raises(SettingError, match="qdrant_api_key reads ENGINEERING_QDRANT_KEY, which "
+                                           "is not set"):
+        load_knowledge_bases(path, environ)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 
 from rag_pipeline.filters import SearchFilter
-from rag_pipeline.knowledge_bases import knowledge_base
+from rag_pipeline.knowledge_bases import knowledge_base, load_knowledge_bases
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.search import MODES, IndexNotFoundError, Searcher
 from rag_pipeline.setting_fields import SettingError
@@ -143,6 +143,19 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _knowledge_bases(args: argparse.Namespace, settings: Settings) -> int:
+    """Every declared knowledge base: where its documents come from and where it is kept."""
+    for i, kb in enumerate(load_knowledge_bases()):
+        s = kb.settings
+        _out(f"{kb.name}{' (default)' if i == 0 else ''}: {kb.description}".rstrip(": "))
+        _out(f"  source: {s.source_uri or s.source_dir}")
+        _out(f"  model: {s.embedding_model}, {s.chunk_tokens} tokens per chunk")
+        where = s.qdrant.url or f"Qdrant {s.qdrant.embedded}"
+        _out(f"  alias: {s.qdrant.collection_alias} on {where}")
+        _out(f"  data: {s.data_dir}")
+    return 0
+
+
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
     import json
     import tempfile
@@ -192,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only documents modified on or after this ISO date or time (UTC)")
     command("status", help="documents by status, chunks, failures")
     command("collections", help="Qdrant collections: model, points, live/target")
+    command("knowledge-bases", help="the declared knowledge bases: source, model, alias, data")
     evaluation = command("eval", help="retrieval quality on a BEIR-format dataset")
     evaluation.add_argument("--dataset", required=True, help="folder with corpus.jsonl, "
                             "queries.jsonl and qrels/<split>.tsv")
@@ -225,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings, args.knowledge_base = chosen.settings, chosen.name
     handlers = {"ingest": _ingest, "search": _search, "status": _status,
                 "collections": _collections, "publish": _publish, "rollback": _rollback,
-                "eval": _eval}
+                "eval": _eval, "knowledge-bases": _knowledge_bases}
     return handlers[args.command](args, settings)
 
 

@@ -188,6 +188,11 @@ def test_searches_stay_in_their_knowledge_base_during_another_ones_model_change(
     assert "deploy.md" not in out and "oncall.md" not in out
     assert cli.main(["status", "--kb", "engineering"]) == 0
     assert cli.main(["status", "--kb", "finance"]) == 2
+    capsys.readouterr()
+    assert cli.main(["knowledge-bases"]) == 0
+    listed = capsys.readouterr().out
+    assert "handbook (default): HR handbook" in listed
+    assert f"source: {tmp_path / 'engineering'}" in listed and "alias: engineering" in listed
 
 
 def test_a_setting_can_read_a_variable_of_its_own(tmp_path: Path,

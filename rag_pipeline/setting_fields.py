@@ -80,8 +80,9 @@ class SettingField:
             raise SettingError(f"{self.env} must be {self.kind.__name__}, got {text!r}") from exc
 
     def to_value(self, flat: Any) -> Any:
-        """The dataclass value of a flat one (configuration may give an int for a float)."""
-        if isinstance(flat, str) and self.kind is not str:
+        """The dataclass value of a flat one (configuration may give an int for a float; an
+        `EnvVar` gives the variable's text unstripped, as the environment reader does not)."""
+        if isinstance(flat, str):
             flat = flat.strip()
         if flat is None or (self.optional and flat == ""):
             if not self.optional:

@@ -88,6 +88,13 @@ def test_unset_and_blank_variables_keep_the_defaults(tmp_path: Path) -> None:
     assert settings == Settings(source_dir=PROJECT_ROOT / "inbox", data_dir=PROJECT_ROOT / "data")
 
 
+def test_values_are_stripped_on_every_path() -> None:
+    """The CLI reads the environment itself; Dagster resolves an EnvVar to the raw text."""
+    assert Settings.from_flat({"embedding_model": " all-MiniLM-L6-v2\n",
+                               "qdrant_embedded": "edge "}) == Settings.from_env(
+        {"RAG_EMBEDDING_MODEL": " all-MiniLM-L6-v2\n", "RAG_QDRANT_EMBEDDED": "edge "})
+
+
 def test_a_blank_ocr_language_turns_ocr_off() -> None:
     assert Settings.from_env({"RAG_OCR_LANGUAGE": ""}).ocr_language == ""
     assert Settings.from_env({}).ocr_language == "eng"

@@ -1,4 +1,4 @@
-.PHONY: dev test bench bench-sensor eval robustness lint samples
+.PHONY: dev test bench bench-sensor bench-sources eval robustness lint samples
 
 dev:  ## set up and start dagster dev on 127.0.0.1:3000
 	bash scripts/dev.sh
@@ -19,6 +19,12 @@ bench:  ## performance report: ingest, incremental, latency vs size, LangChain p
 bench-sensor:  ## sensor tick over 1k/10k unchanged files, file-to-searchable under dagster dev
 	bash scripts/setup.sh
 	.venv/bin/python benchmarks/bench_sensor.py --freshness
+
+bench-sources:  ## sensor tick and ingest from a bucket (moto) against a folder
+	mkdir -p bench-results
+	bash scripts/setup.sh
+	.venv/bin/python -m benchmarks.bench_sources --dataset $(DATASET) \
+		--json bench-results/sources.json
 
 # make eval DATASET=../shared/data/scifact
 DATASET ?= ../shared/data/scifact

@@ -129,6 +129,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     ledger = Ledger(settings.ledger_path)
     counts = ledger.status_counts()
+    _out(f"knowledge base: {args.knowledge_base}")
     _out(f"ledger: {settings.ledger_path}")
     _out("documents: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
     _out(f"chunks: {ledger.num_chunks()}")

@@ -12,12 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from rag_pipeline.document_metadata import (
-    UserMetadata,
-    read_front_matter,
-    read_sidecar,
-    sidecar_name,
-)
+from rag_pipeline.document_metadata import UserMetadata, read_front_matter, sidecar_beside
 from rag_pipeline.ids import file_hash, text_hash
 from rag_pipeline.ledger import LedgerDocument
 from rag_pipeline.records import SourceFile
@@ -68,7 +63,7 @@ def _in_place(source: SourceFile) -> Path:
 
 
 def _sidecar_beside(source: SourceFile) -> UserMetadata:
-    return read_sidecar(source.path.with_name(sidecar_name(source.path.name)))
+    return sidecar_beside(source.path)
 
 
 def with_metadata(source: SourceFile, describe: Callable[[SourceFile], UserMetadata]

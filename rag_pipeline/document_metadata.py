@@ -96,12 +96,25 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     return values, text[match.end():]
 
 
-def read_front_matter(path: Path) -> UserMetadata:
+def may_have_front_matter(path: Path) -> bool:
+    """A Markdown file that starts with `---`: the few bytes that spare reading the others."""
     if path.suffix.lower() not in FRONT_MATTER_SUFFIXES:
+        return False
+    with path.open("rb") as handle:
+        return handle.read(6).removeprefix(b"\xef\xbb\xbf").startswith(b"---")
+
+
+def read_front_matter(path: Path) -> UserMetadata:
+    if not may_have_front_matter(path):
         return UserMetadata()
     with path.open("rb") as handle:
         head = handle.read(_FRONT_MATTER_MAX_BYTES).decode("utf-8", errors="replace")
     return from_mapping(split_front_matter(head)[0])
+
+
+def sidecar_beside(document: Path) -> UserMetadata:
+    """The metadata of the sidecar next to a local file (none: empty)."""
+    return read_sidecar(document.with_name(sidecar_name(document.name)))
 
 
 def read_sidecar(path: Path) -> UserMetadata:

@@ -29,7 +29,6 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 from rag_pipeline.document_metadata import (
     UserMetadata,
     from_mapping,
-    is_sidecar,
     read_sidecar,
     sidecar_name,
 )
@@ -133,8 +132,6 @@ class ObjectStoreSource:
                 continue
             relative = name[len(self.root):].lstrip("/")
             if not relative or any(is_ignored_name(part) for part in relative.split("/")):
-                continue
-            if is_sidecar(PurePosixPath(relative).name):
                 continue
             if not matches_globs(relative, include) or matches_globs(relative, exclude):
                 continue

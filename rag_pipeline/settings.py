@@ -24,6 +24,8 @@ NUM_SHARDS = 16
 """Documents are spread over this many hash shards (the Dagster partitions). Fixed: changing it
 moves documents between shards, so it is a constant, not a setting."""
 
+EMBEDDED_ENGINES = ("edge", "local-mode")
+"""Qdrant without a server: Qdrant Edge, or qdrant-client's local mode."""
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_COLLECTION_ALIAS = "chunks"
 
@@ -121,7 +123,7 @@ class QdrantSettings:
                                     "The alias searches read; collections are named after it")
     embedded: str = setting("edge", "RAG_QDRANT_EMBEDDED", "Without a URL: edge (Qdrant's "
                             "engine in-process) or local-mode (qdrant-client's test mode, the "
-                            "stand-in for a server in tests)", choices=("edge", "local-mode"))
+                            "stand-in for a server in tests)", choices=EMBEDDED_ENGINES)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from rag_pipeline.document_metadata import UserMetadata, is_sidecar, read_sidecar, sidecar_name
+from rag_pipeline.document_metadata import UserMetadata, is_sidecar, sidecar_beside, sidecar_name
 from rag_pipeline.ids import document_id_for, shard_for
 from rag_pipeline.ports import DocumentSource
 from rag_pipeline.records import SourceFile
@@ -24,7 +24,7 @@ _TEMPORARY_PATTERNS = ("~$*", "*~", "*.tmp", "*.temp", "*.part", "*.partial", "*
 def is_ignored_name(name: str) -> bool:
     """Hidden, temporary and partially written files are never documents (nor are metadata
     sidecars, `rag_pipeline.document_metadata`, though they are read)."""
-    if name.startswith("."):
+    if name.startswith(".") or is_sidecar(name):
         return True
     return any(fnmatch.fnmatch(name, pattern) for pattern in _TEMPORARY_PATTERNS)
 
@@ -66,7 +66,7 @@ def iter_source_files(
         dirnames[:] = sorted(d for d in dirnames if not is_ignored_name(d))
         names = set(filenames)
         for name in sorted(filenames):
-            if is_ignored_name(name) or is_sidecar(name):
+            if is_ignored_name(name):
                 continue
             path = Path(dirpath) / name
             if path.is_symlink() and not _inside(root, path):
@@ -131,7 +131,7 @@ class LocalFolderSource:
         return file.path
 
     def read_metadata(self, file: SourceFile) -> UserMetadata:
-        return read_sidecar(file.path.with_name(sidecar_name(file.path.name)))
+        return sidecar_beside(file.path)
 
     def discard_copies(self) -> None:
         """Nothing was copied."""

@@ -82,3 +82,14 @@ def test_a_malformed_sidecar_is_skipped_with_a_warning(
     assert reports["extracted_documents"]["num_documents_new"] == 1  # the sidecar is not one
     assert "ignoring deploy.md.meta.json" in caplog.text
     assert Ledger(settings.ledger_path).num_chunks() > 0
+
+
+def test_only_markdown_that_starts_with_dashes_is_read_for_front_matter(tmp_path) -> None:
+    from rag_pipeline.document_metadata import may_have_front_matter, read_front_matter
+
+    with_bom = write_text(tmp_path / "a.md", "\ufeff---\ntags: [x]\n---\nText.\n")
+    plain = write_text(tmp_path / "b.md", "# Title\n\n---\ntags: [x]\n---\n")
+    text = write_text(tmp_path / "c.txt", "---\ntags: [x]\n---\n")
+    assert may_have_front_matter(with_bom) and read_front_matter(with_bom).tags == ("x",)
+    assert not may_have_front_matter(plain) and not read_front_matter(plain)
+    assert not may_have_front_matter(text)

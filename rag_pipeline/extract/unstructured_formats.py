@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from rag_pipeline.document_metadata import FRONT_MATTER_SUFFIXES, split_front_matter
+from rag_pipeline.document_metadata import may_have_front_matter, split_front_matter
 from rag_pipeline.extract.errors import ExtractionError
 from rag_pipeline.extract.spacy_model import use_packaged_spacy_model
 from rag_pipeline.extract.text_encoding import TEXT_EXTENSIONS, detect_text_encoding
@@ -100,7 +100,7 @@ def _partition(path: Path) -> list[Any]:
         encoding = detect_text_encoding(path)
     kind = path.suffix.lstrip(".").upper()
     partition = _partitioner(path.suffix.lower())
-    if path.suffix.lower() in FRONT_MATTER_SUFFIXES:
+    if may_have_front_matter(path):
         metadata, body = split_front_matter(path.read_text(encoding=encoding or "utf-8"))
         if metadata:  # title and tags, read by the ledger diff: not text to chunk
             try:

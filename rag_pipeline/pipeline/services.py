@@ -15,7 +15,7 @@ from rag_pipeline.models import EmbeddingModelSpec, resolve_model
 from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.ports import DocumentSource, VectorIndex
 from rag_pipeline.query_graph import export_query_graph, query_spec
-from rag_pipeline.settings import Settings
+from rag_pipeline.settings import EMBEDDED_ENGINES, Settings
 from rag_pipeline.sources import open_source
 from rag_pipeline.staging import StageStore
 from rag_pipeline.tokenization import tokenizer_for
@@ -26,7 +26,6 @@ from rag_pipeline.verified_state import (
     signature,
 )
 
-EMBEDDED_ENGINES = ("edge", "local-mode")
 logger = logging.getLogger(__name__)
 
 

@@ -30,6 +30,7 @@ from rag_pipeline.ledger import Ledger
 from rag_pipeline.models import resolve_model
 from rag_pipeline.search import Searcher
 from rag_pipeline.settings import Settings
+from rag_pipeline.state_database import pipeline_state
 
 QUERIES = ["how do I configure the system", "error message when installing", "table of values",
            "introduction and overview", "license terms", "performance of the algorithm"]
@@ -93,7 +94,7 @@ def main() -> int:
             before.append((time.perf_counter() - started) * 1000)
 
     model_b = replace(settings, embedding_model=str(unnormalized_copy(work)))
-    texts = [c.index_text for c in Ledger(settings.ledger_path).iter_chunks()]
+    texts = [c.index_text for c in Ledger(pipeline_state(settings)).iter_chunks()]
     pure_before = pure_embedding_rate(model_b, texts)
     latency_file = work / "latencies.txt"
     searcher = None

@@ -40,6 +40,7 @@ from rag_pipeline.pipeline.chunks import CHUNKED, chunk_shards
 from rag_pipeline.pipeline.documents import clean_shards, extract_shards
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.settings import Settings
+from rag_pipeline.state_database import pipeline_state
 
 STAGES = [("extracted_documents", "extract_seconds"), ("cleaned_documents", "clean_seconds"),
           ("document_chunks", "chunk_seconds"), ("chunk_embeddings", "stage_seconds"),
@@ -101,13 +102,13 @@ def texts_before_ingest(settings: Settings) -> list[str]:
 def embedded_texts(settings: Settings) -> list[str]:
     """What the pipeline embedded: each distinct chunk content once, as the model sees it
     (section title and text)."""
-    by_hash = {c.content_hash: c.index_text for c in Ledger(settings.ledger_path).iter_chunks()}
+    by_hash = {c.content_hash: c.index_text for c in Ledger(pipeline_state(settings)).iter_chunks()}
     return list(by_hash.values())
 
 
 def change_documents(settings: Settings, share: float, rng: random.Random) -> list[str]:
     """Append a new paragraph to `share` of the indexed documents whose format allows it."""
-    ledger = Ledger(settings.ledger_path)
+    ledger = Ledger(pipeline_state(settings))
     indexed = sorted(d.source_path for d in ledger.documents().values() if d.status == INDEXED)
     count = max(1, round(len(indexed) * share))
     editable = [p for p in indexed if Path(p).suffix.lower() in EDITABLE]
@@ -130,7 +131,7 @@ def change_documents(settings: Settings, share: float, rng: random.Random) -> li
 
 
 def delete_documents(settings: Settings, share: float, rng: random.Random) -> list[str]:
-    ledger = Ledger(settings.ledger_path)
+    ledger = Ledger(pipeline_state(settings))
     indexed = sorted(d.source_path for d in ledger.documents().values() if d.status == INDEXED)
     chosen = rng.sample(indexed, max(1, round(len(indexed) * share)))
     for relative in chosen:
@@ -158,7 +159,7 @@ def measure(folder: Path, work_dir: Path, base: Settings | None = None) -> dict[
     steps.set_postfix_str("full ingest")
     full, reports = timed(lambda: run_ingest(settings))
     steps.update()
-    num_chunks = Ledger(settings.ledger_path).num_chunks()
+    num_chunks = Ledger(pipeline_state(settings)).num_chunks()
     texts = embedded_texts(settings)
     steps.set_postfix_str("pure embedding, second half")
     split = sorted(texts) == sorted(ahead)

@@ -26,6 +26,7 @@ from assets.ingest_run import run_ingest
 from rag_pipeline.ledger import FAILED, Ledger
 from rag_pipeline.search import Searcher
 from rag_pipeline.settings import Settings
+from rag_pipeline.state_database import pipeline_state
 
 K = 5
 QUERY_WORDS = 3
@@ -106,7 +107,8 @@ def main() -> int:
     settings = replace(Settings.from_env(), source_dir=work / "documents",
                        data_dir=work / "data")
     run_ingest(settings)
-    ledger_documents = {d.source_path: d for d in Ledger(settings.ledger_path).documents().values()}
+    ledger = Ledger(pipeline_state(settings))
+    ledger_documents = {d.source_path: d for d in ledger.documents().values()}
     searcher = Searcher(settings)
     results: list[dict[str, object]] = []
     by_query = queries(written)

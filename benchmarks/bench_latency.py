@@ -35,6 +35,7 @@ from rag_pipeline.qdrant_store import QdrantStore
 from rag_pipeline.search import CANDIDATES, MODES, Searcher, reciprocal_rank_fusion
 from rag_pipeline.settings import Settings
 from rag_pipeline.sparse_bm25 import BM25Parameters, weights
+from rag_pipeline.state_database import pipeline_state
 
 QUERIES = [
     "how do I configure logging", "error when the connection times out", "table of results",
@@ -70,7 +71,7 @@ def latency_at_indexed_size(settings: Settings) -> dict[str, object]:
     with searcher.services.qdrant.holding():
         modes = {mode: time_queries(lambda q, m=mode: searcher.search(q, k=10, mode=m))
                  for mode in MODES}
-    return {"chunks": Ledger(settings.ledger_path).num_chunks(), **modes}
+    return {"chunks": Ledger(pipeline_state(settings)).num_chunks(), **modes}
 
 
 def synthetic_texts(source_texts: list[str], count: int, rng: random.Random) -> list[str]:
@@ -140,7 +141,7 @@ def main() -> int:
         settings = replace(Settings.from_env(), data_dir=args.data_dir,
                            source_dir=args.source_dir or args.data_dir)
         figures["indexed"] = latency_at_indexed_size(settings)
-        source_texts = [c.text for c in Ledger(settings.ledger_path).iter_chunks()]
+        source_texts = [c.text for c in Ledger(pipeline_state(settings)).iter_chunks()]
     if not source_texts:
         source_texts = [p.read_text(errors="replace") for p in Path("inbox").glob("*.md")]
     sizes = tuple(int(s) for s in args.sizes.split(",") if s)

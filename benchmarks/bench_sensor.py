@@ -15,6 +15,7 @@ from rag_pipeline.ledger import Ledger, LedgerUpdate
 from rag_pipeline.records import DocumentFailure
 from rag_pipeline.settings import Settings
 from rag_pipeline.sources import list_source_files
+from rag_pipeline.state_database import pipeline_state
 from rag_pipeline.watch import pending_changes
 
 
@@ -26,7 +27,7 @@ def tick_seconds(size: int, repeats: int = 5) -> float:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"doc{i}.md").write_text(f"# Document {i}\n\nBody {i}.\n")
     settings = Settings(source_dir=source, data_dir=root / "data")
-    ledger = Ledger(settings.ledger_path)
+    ledger = Ledger(pipeline_state(settings))
     # Record every file as processed (the tick only compares stat with the ledger).
     ledger.apply(LedgerUpdate(failed=[DocumentFailure(f, "h", "benchmark")
                                       for f in list_source_files(source)]))

@@ -30,6 +30,7 @@ from rag_pipeline.ledger import Ledger, LedgerUpdate
 from rag_pipeline.records import DocumentFailure
 from rag_pipeline.settings import Settings
 from rag_pipeline.sources import list_documents, open_source
+from rag_pipeline.state_database import pipeline_state
 from rag_pipeline.watch import pending_changes
 
 BUCKET = "bench"
@@ -49,7 +50,7 @@ def _upload(s3: object, folder: Path, prefix: str) -> int:
 
 def _best_tick(settings: Settings, repeats: int = 5) -> tuple[float, float]:
     """(best tick, best listing alone): the listing is the store's share of a tick."""
-    ledger = Ledger(settings.ledger_path)
+    ledger = Ledger(pipeline_state(settings))
     source = open_source(settings)
     ledger.apply(LedgerUpdate(failed=[DocumentFailure(f, "h", "benchmark")
                                       for f in list_documents(source, None, settings)]))

@@ -30,6 +30,7 @@ from benchmarks.bench_latency import SIZES, latency_at_indexed_size, latency_swe
 from rag_pipeline.ledger import Ledger
 from rag_pipeline.search import MODES
 from rag_pipeline.settings import Settings
+from rag_pipeline.state_database import pipeline_state
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -187,7 +188,7 @@ def main() -> int:
     sizes = tuple(int(s) for s in args.sizes.split(",") if s)
     figures["latency"] = {
         "indexed": latency_at_indexed_size(settings),
-        "sweep": latency_sweep([c.text for c in Ledger(settings.ledger_path).iter_chunks()],
+        "sweep": latency_sweep([c.text for c in Ledger(pipeline_state(settings)).iter_chunks()],
                                work_dir / "sweep", sizes),
     }
     if not args.no_peer:

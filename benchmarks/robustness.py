@@ -20,6 +20,7 @@ from pathlib import Path
 from assets.ingest_run import IngestError, run_ingest
 from rag_pipeline.ledger import Ledger
 from rag_pipeline.settings import Settings
+from rag_pipeline.state_database import pipeline_state
 
 
 def reason_kind(error: str) -> str:
@@ -39,7 +40,7 @@ def run_folder(folder: Path) -> dict[str, object]:
     except IngestError as exc:
         run_error = str(exc)
     seconds = time.perf_counter() - started
-    documents = Ledger(settings.ledger_path).documents().values()
+    documents = Ledger(pipeline_state(settings)).documents().values()
     failed = [d for d in documents if d.status == "failed"]
     reasons = Counter(reason_kind(d.error or "") for d in failed)
     crashed = sum(1 for d in failed if (d.error or "").startswith(("extraction failed",

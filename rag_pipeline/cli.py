@@ -16,6 +16,7 @@ from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.search import MODES, IndexNotFoundError, Searcher
 from rag_pipeline.setting_fields import SettingError
 from rag_pipeline.settings import Settings
+from rag_pipeline.state_database import pipeline_state
 
 
 def _out(line: str = "") -> None:
@@ -124,13 +125,15 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     from rag_pipeline.ledger import Ledger
 
-    if not settings.ledger_path.exists():
+    ledger = None
+    if settings.database_url or settings.ledger_path.exists():
+        ledger = Ledger(pipeline_state(settings))
+    if ledger is None or ledger.generation() == 0:
         _err("No ledger yet: nothing has been ingested. Run `rag-pipeline ingest` first.")
         return 2
-    ledger = Ledger(settings.ledger_path)
     counts = ledger.status_counts()
     _out(f"knowledge base: {args.knowledge_base}")
-    _out(f"ledger: {settings.ledger_path}")
+    _out(f"ledger: {ledger.database.describe()}")
     _out("documents: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
     _out(f"chunks: {ledger.num_chunks()}")
     languages = ledger.language_counts()

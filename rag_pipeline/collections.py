@@ -1,4 +1,4 @@
-"""Registry of Qdrant collections (one per embedding fingerprint), beside the ledger.
+"""Registry of Qdrant collections (one per embedding fingerprint), in the state database.
 
 Records which model built each collection, when it was published behind the alias, and, per
 shard, the ledger generation it was last synced at: a collection that is not the live one falls
@@ -13,28 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag_pipeline.sparse_bm25 import BM25Parameters
-from rag_pipeline.sqlite import SqliteStore, add_missing_columns
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS collections (
-    name TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    dimension INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    published_at REAL,
-    rolled_back_at REAL,
-    bm25_k1 REAL,
-    bm25_b REAL,
-    bm25_avgdl REAL
-);
-CREATE TABLE IF NOT EXISTS collection_shards (
-    collection TEXT NOT NULL,
-    shard TEXT NOT NULL,
-    synced_generation INTEGER NOT NULL,
-    PRIMARY KEY (collection, shard)
-);
-"""
+from rag_pipeline.state_database import StateDatabase, retried
+from rag_pipeline.state_schema import REGISTRY, REGISTRY_COLUMNS_ADDED_LATER
 
 
 @dataclass(frozen=True)
@@ -59,80 +39,96 @@ class CollectionRecord:
         return BM25Parameters(self.bm25_k1, self.bm25_b, self.bm25_avgdl)
 
 
-class CollectionRegistry(SqliteStore):
-    schema = _SCHEMA
+_COLUMNS = ("name, model, fingerprint, dimension, created_at, published_at, rolled_back_at, "
+            "bm25_k1, bm25_b, bm25_avgdl")
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        with self._connect() as conn:  # a registry from before sparse vectors
-            add_missing_columns(conn, "collections",
-                                {"bm25_k1": "REAL", "bm25_b": "REAL", "bm25_avgdl": "REAL"})
 
+class CollectionRegistry:
+    def __init__(self, database: StateDatabase | Path) -> None:
+        self.database = StateDatabase.at(database)
+        self.database.create(REGISTRY, REGISTRY_COLUMNS_ADDED_LATER)
+
+    @retried
     def fix_bm25(self, name: str, parameters: BM25Parameters) -> BM25Parameters:
         """Record the collection's BM25 parameters unless it has them already; returns the
         ones in force (the first writer's)."""
-        with self._connect() as conn:
-            conn.execute("UPDATE collections SET bm25_k1 = ?, bm25_b = ?, bm25_avgdl = ? "
-                         "WHERE name = ? AND bm25_avgdl IS NULL",
-                         (parameters.k1, parameters.b, parameters.avgdl, name))
+        with self.database.transaction() as conn:
+            conn.execute("UPDATE collections SET bm25_k1 = :k1, bm25_b = :b, bm25_avgdl = :avgdl "
+                         "WHERE name = :name AND bm25_avgdl IS NULL",
+                         {"k1": parameters.k1, "b": parameters.b, "avgdl": parameters.avgdl,
+                          "name": name})
         record = self.get(name)
         if record is None or record.bm25 is None:
             raise LookupError(f"collection {name} is not registered")
         return record.bm25
 
+    @retried
     def live(self) -> CollectionRecord | None:
         """The collection the alias was last moved to (every move is recorded here)."""
-        with self._connect() as conn:
-            row = conn.execute("SELECT * FROM collections WHERE published_at IS NOT NULL "
-                               "ORDER BY published_at DESC LIMIT 1").fetchone()
+        with self.database.transaction() as conn:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM collections WHERE published_at IS NOT "
+                               "NULL ORDER BY published_at DESC LIMIT 1").fetchone()
         return CollectionRecord(*row) if row else None
 
+    @retried
     def register(self, name: str, model: str, fingerprint: str, dimension: int) -> None:
-        with self._connect() as conn:
+        with self.database.transaction() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO collections (name, model, fingerprint, dimension, "
-                "created_at) VALUES (?, ?, ?, ?, ?)",
-                (name, model, fingerprint, dimension, time.time()),
+                "INSERT INTO collections (name, model, fingerprint, dimension, created_at) "
+                "VALUES (:name, :model, :fingerprint, :dimension, :now) "
+                "ON CONFLICT (name) DO NOTHING",
+                {"name": name, "model": model, "fingerprint": fingerprint,
+                 "dimension": dimension, "now": time.time()},
             )
 
+    @retried
     def get(self, name: str) -> CollectionRecord | None:
-        with self._connect() as conn:
-            row = conn.execute("SELECT * FROM collections WHERE name = ?", (name,)).fetchone()
+        with self.database.transaction() as conn:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM collections WHERE name = :name",
+                               {"name": name}).fetchone()
         return CollectionRecord(*row) if row else None
 
+    @retried
     def all(self) -> list[CollectionRecord]:
-        with self._connect() as conn:
-            rows = conn.execute("SELECT * FROM collections ORDER BY created_at").fetchall()
-        return [CollectionRecord(*row) for row in rows]
+        with self.database.transaction() as conn:
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM collections ORDER BY created_at")
+            return [CollectionRecord(*row) for row in rows]
 
+    @retried
     def forget(self, name: str) -> None:
-        with self._connect() as conn:
-            conn.execute("DELETE FROM collections WHERE name = ?", (name,))
-            conn.execute("DELETE FROM collection_shards WHERE collection = ?", (name,))
+        with self.database.transaction() as conn:
+            conn.execute("DELETE FROM collections WHERE name = :name", {"name": name})
+            conn.execute("DELETE FROM collection_shards WHERE collection = :name",
+                         {"name": name})
 
+    @retried
     def mark_published(self, name: str) -> None:
-        with self._connect() as conn:
-            conn.execute("UPDATE collections SET published_at = ?, rolled_back_at = NULL "
-                         "WHERE name = ?", (time.time(), name))
+        with self.database.transaction() as conn:
+            conn.execute("UPDATE collections SET published_at = :now, rolled_back_at = NULL "
+                         "WHERE name = :name", {"now": time.time(), "name": name})
 
+    @retried
     def mark_rolled_back(self, name: str) -> None:
-        with self._connect() as conn:
-            conn.execute("UPDATE collections SET rolled_back_at = ? WHERE name = ?",
-                         (time.time(), name))
+        with self.database.transaction() as conn:
+            conn.execute("UPDATE collections SET rolled_back_at = :now WHERE name = :name",
+                         {"now": time.time(), "name": name})
 
+    @retried
     def synced_generations(self, name: str) -> dict[str, int]:
-        with self._connect() as conn:
-            return dict(conn.execute(
-                "SELECT shard, synced_generation FROM collection_shards WHERE collection = ?",
-                (name,)))
+        with self.database.transaction() as conn:
+            return {shard: int(generation) for shard, generation in conn.execute(
+                "SELECT shard, synced_generation FROM collection_shards "
+                "WHERE collection = :name", {"name": name})}
 
+    @retried
     def mark_synced(self, name: str, shards: Iterable[str], generation: int) -> None:
-        with self._connect() as conn:
-            conn.executemany(
+        with self.database.transaction() as conn:
+            conn.execute(
                 "INSERT INTO collection_shards (collection, shard, synced_generation) "
-                "VALUES (?, ?, ?) ON CONFLICT(collection, shard) DO UPDATE SET "
-                "synced_generation = excluded.synced_generation",
-                [(name, shard, generation) for shard in shards],
+                "VALUES (:name, :shard, :generation) ON CONFLICT (collection, shard) "
+                "DO UPDATE SET synced_generation = excluded.synced_generation",
+                [{"name": name, "shard": shard, "generation": generation}
+                 for shard in sorted(set(shards))],
             )
 
     def stale_shards(self, name: str, shards: Iterable[str],

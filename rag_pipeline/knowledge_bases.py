@@ -21,9 +21,10 @@ knowledge_bases:
 
 The first knowledge base keeps the environment's data folder and alias (`RAG_DATA_DIR`,
 `RAG_COLLECTION_ALIAS`); every other one defaults to `<RAG_DATA_DIR>/knowledge-bases/<name>` and
-the alias `<name>`, and must say where its documents are (`source_dir` or `source_uri`). All
-share the embedding cache in `RAG_DATA_DIR` (vectors by model fingerprint and text hash: what
-one knowledge base embedded, another with the same model does not embed again).
+the alias `<name>` (on a shared `RAG_DATABASE_URL`, the schema `<name>`), and must say where
+its documents are (`source_dir` or `source_uri`). All share the embedding cache in
+`RAG_DATA_DIR`, or in the URL's own schema (vectors by model fingerprint and text hash: what one
+knowledge base embedded, another with the same model does not embed again).
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ def _knowledge_base(path: Path, name: str, body: Any, env_values: dict[str, Any]
         base_dir = Path(env_values.get("data_dir") or Settings.from_flat({}).data_dir)
         declared.setdefault("data_dir", str(base_dir.expanduser() / "knowledge-bases" / name))
         declared.setdefault("qdrant_collection_alias", name)
+        declared.setdefault("database_schema", name)  # on a shared database server
         if not env_values.get("embedding_cache_dir"):  # one cache: a text is embedded once
             declared.setdefault("embedding_cache_dir", str(base_dir.expanduser()))
     try:
@@ -167,7 +169,9 @@ def _check_apart(path: Path, bases: list[KnowledgeBase]) -> None:
     Qdrant server, a collection."""
     for attribute, what in ((lambda s: s.data_dir.resolve(), "data folder"),
                             (lambda s: (s.qdrant.url, s.qdrant.collection_alias),
-                             "collection alias on one Qdrant")):
+                             "collection alias on one Qdrant"),
+                            (lambda s: (s.database_url, s.database_schema) if s.database_url
+                             else s.data_dir.resolve(), "database schema")):
         seen: dict[Any, str] = {}
         for base in bases:
             key = attribute(base.settings)

@@ -1,4 +1,4 @@
-"""The document ledger (SQLite): what was seen, what was indexed, what failed and why.
+"""The document ledger (the state database): what was seen, what was indexed, what failed and why.
 
 The ledger is the pipeline's commit point. It is written last, after Qdrant, in one transaction
 per batch: if a run dies before that, the documents still look changed and the next run redoes
@@ -8,59 +8,22 @@ them (deterministic point ids make that idempotent).
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag_pipeline.language import SAMPLE_CHARS
 from rag_pipeline.records import Chunk, CleanedDocument, DocumentFailure, SourceFile
-from rag_pipeline.sqlite import SqliteStore, add_missing_columns, select_in
+from rag_pipeline.state_database import StateConnection, StateDatabase, retried
+from rag_pipeline.state_schema import LEDGER, LEDGER_COLUMNS_ADDED_LATER
 
 INDEXED = "indexed"
 FAILED = "failed"
 DUPLICATE = "duplicate"
 STATUSES = (INDEXED, FAILED, DUPLICATE)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (
-    document_id TEXT PRIMARY KEY,
-    source_path TEXT NOT NULL,
-    shard TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    file_hash TEXT,
-    text_hash TEXT,
-    status TEXT NOT NULL,
-    num_pages INTEGER,
-    num_chunks INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    duplicate_of TEXT,
-    updated_at REAL NOT NULL,
-    language TEXT,
-    processing TEXT,
-    version TEXT
-);
-CREATE INDEX IF NOT EXISTS documents_shard ON documents(shard);
-CREATE INDEX IF NOT EXISTS documents_text_hash ON documents(text_hash);
-CREATE TABLE IF NOT EXISTS chunks (
-    chunk_id TEXT PRIMARY KEY,
-    document_id TEXT NOT NULL REFERENCES documents(document_id) ON DELETE CASCADE,
-    chunk_index INTEGER NOT NULL,
-    content_hash TEXT NOT NULL,
-    payload TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
-CREATE TABLE IF NOT EXISTS commits (
-    generation INTEGER PRIMARY KEY AUTOINCREMENT,
-    committed_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS shard_generations (
-    shard TEXT PRIMARY KEY,
-    generation INTEGER NOT NULL
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -99,72 +62,75 @@ class LedgerUpdate:
     """The processing fingerprint of this batch, recorded with every document it writes."""
 
 
-class Ledger(SqliteStore):
-    schema = _SCHEMA
+class Ledger:
+    def __init__(self, database: StateDatabase | Path) -> None:
+        self.database = StateDatabase.at(database)
+        self.database.create(LEDGER, LEDGER_COLUMNS_ADDED_LATER)
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        with self._connect() as conn:  # a ledger from before languages were detected
-            add_missing_columns(conn, "documents", {"language": "TEXT", "processing": "TEXT",
-                                                    "version": "TEXT"})
+    def _connect(self) -> AbstractContextManager[StateConnection]:
+        return self.database.transaction()
 
     # -- reads -------------------------------------------------------------------------------
 
+    @retried
     def documents(self, shards: Iterable[str] | None = None) -> dict[str, LedgerDocument]:
-        query = "SELECT * FROM documents"
-        params: list[str] = []
-        if shards is not None:
-            shard_list = list(shards)
-            query += f" WHERE shard IN ({','.join('?' * len(shard_list))})"
-            params = shard_list
         with self._connect() as conn:
-            conn.row_factory = sqlite3.Row
-            rows = conn.execute(query, params).fetchall()
+            if shards is None:
+                rows = list(conn.execute("SELECT * FROM documents"))
+            else:
+                rows = list(conn.select_in("SELECT * FROM documents WHERE shard IN :shards",
+                                           "shards", shards))
         return {
-            row["document_id"]: LedgerDocument(
-                **{k: row[k] for k in row.keys() if k != "updated_at"}
-            )
+            row.document_id: LedgerDocument(
+                **{k: v for k, v in row._mapping.items() if k != "updated_at"})
             for row in rows
         }
 
+    @retried
     def chunk_ids(self, document_ids: Iterable[str]) -> dict[str, set[str]]:
         result: dict[str, set[str]] = {}
         with self._connect() as conn:
-            for document_id, chunk_id in select_in(
-                conn, "SELECT document_id, chunk_id FROM chunks WHERE document_id IN ({marks})",
+            for document_id, chunk_id in conn.select_in(
+                "SELECT document_id, chunk_id FROM chunks WHERE document_id IN :ids", "ids",
                 document_ids,
             ):
                 result.setdefault(document_id, set()).add(chunk_id)
         return result
 
+    @retried
     def indexed_text_hashes(self, text_hashes: Iterable[str]) -> dict[str, str]:
-        """text hash -> id of an indexed document with that exact content."""
-        found: dict[str, str] = {}
+        """text hash -> id of an indexed document with that exact content (the one first by
+        source path, compared in Python: a database's collation may order paths otherwise)."""
+        first: dict[str, tuple[str, str]] = {}
         with self._connect() as conn:
-            for text_hash, document_id in select_in(
-                conn, "SELECT text_hash, document_id FROM documents WHERE status = ? AND "
-                "text_hash IN ({marks}) ORDER BY source_path", set(text_hashes), [INDEXED],
+            for text_hash, source_path, document_id in conn.select_in(
+                "SELECT text_hash, source_path, document_id FROM documents WHERE "
+                "status = :status AND text_hash IN :hashes", "hashes", set(text_hashes),
+                {"status": INDEXED},
             ):
-                found.setdefault(text_hash, document_id)
-        return found
+                if text_hash not in first or source_path < first[text_hash][0]:
+                    first[text_hash] = (source_path, document_id)
+        return {text_hash: document_id for text_hash, (_, document_id) in first.items()}
 
     def iter_chunks(self) -> Iterator[Chunk]:
+        """Every chunk, by chunk id, streamed (ids are lower-case UUIDs: every collation
+        orders them alike)."""
         with self._connect() as conn:
-            for chunk_id, payload in conn.execute(
-                "SELECT chunk_id, payload FROM chunks ORDER BY chunk_id"
-            ):
+            for chunk_id, payload in conn.stream(
+                    "SELECT chunk_id, payload FROM chunks ORDER BY chunk_id"):
                 yield Chunk.from_payload(chunk_id, json.loads(payload))
 
     def index_texts(self) -> Iterator[tuple[str, str, str | None]]:
         """(chunk id, the text BM25 indexes, its language) of every chunk, by chunk id."""
         with self._connect() as conn:
-            for chunk_id, payload, document_language in conn.execute(
+            for chunk_id, payload, document_language in conn.stream(
                 "SELECT c.chunk_id, c.payload, d.language FROM chunks c JOIN documents d "
                 "ON c.document_id = d.document_id ORDER BY c.chunk_id"
             ):
                 chunk = Chunk.from_payload(chunk_id, json.loads(payload))
                 yield chunk_id, chunk.index_text, chunk.language or document_language
 
+    @retried
     def texts_without_language(self) -> dict[str, str]:
         """Document id -> the start of its chunks' text, for indexed documents whose language
         was never detected (indexed by a release before detection existed)."""
@@ -172,45 +138,53 @@ class Ledger(SqliteStore):
         with self._connect() as conn:
             for document_id, payload in conn.execute(
                 "SELECT d.document_id, c.payload FROM documents d JOIN chunks c "
-                "ON c.document_id = d.document_id WHERE d.language IS NULL AND d.status = ? "
-                "ORDER BY d.document_id, c.chunk_index", (INDEXED,)
+                "ON c.document_id = d.document_id WHERE d.language IS NULL AND "
+                "d.status = :status ORDER BY d.document_id, c.chunk_index", {"status": INDEXED}
             ):
                 parts = samples.setdefault(document_id, [])
                 if sum(map(len, parts)) < SAMPLE_CHARS:
                     parts.append(str(json.loads(payload)["text"]))
         return {document_id: "\n".join(parts) for document_id, parts in samples.items()}
 
+    @retried
     def set_languages(self, languages: dict[str, str]) -> None:
         with self._connect() as conn:
-            conn.executemany("UPDATE documents SET language = ? WHERE document_id = ?",
-                             [(language, doc_id) for doc_id, language in languages.items()])
+            conn.execute("UPDATE documents SET language = :language WHERE document_id = :id",
+                         [{"language": language, "id": doc_id}
+                          for doc_id, language in languages.items()])
 
+    @retried
     def get_chunks(self, chunk_ids: Iterable[str]) -> dict[str, Chunk]:
         with self._connect() as conn:
             return {
                 chunk_id: Chunk.from_payload(chunk_id, json.loads(payload))
-                for chunk_id, payload in select_in(
-                    conn, "SELECT chunk_id, payload FROM chunks WHERE chunk_id IN ({marks})",
+                for chunk_id, payload in conn.select_in(
+                    "SELECT chunk_id, payload FROM chunks WHERE chunk_id IN :ids", "ids",
                     chunk_ids)
             }
 
+    @retried
     def generation(self) -> int:
         """Increases with every committed batch: a watcher can tell "already seen" from "new"."""
         with self._connect() as conn:
-            return int(conn.execute("SELECT COALESCE(MAX(generation), 0) FROM commits")
-                       .fetchone()[0])
+            return int(conn.scalar("SELECT COALESCE(MAX(generation), 0) FROM commits"))
 
+    @retried
     def shard_generations(self) -> dict[str, int]:
         """Generation of the last commit that changed each shard's chunks."""
         with self._connect() as conn:
-            return dict(conn.execute("SELECT shard, generation FROM shard_generations"))
+            return {shard: int(generation) for shard, generation in
+                    conn.execute("SELECT shard, generation FROM shard_generations")}
 
     def chunks_in_shards(self, shards: Iterable[str]) -> list[Chunk]:
         """Chunks indexed before languages were detected get their document's language."""
-        with_language = ("json_set(c.payload, '$.language', "
-                         "COALESCE(json_extract(c.payload, '$.language'), d.language))")
-        return [Chunk.from_payload(chunk_id, json.loads(payload))
-                for chunk_id, payload in self._shard_chunk_rows(with_language, shards)]
+        chunks = []
+        for chunk_id, payload, document_language in self._shard_chunk_rows(
+                "c.payload, d.language", shards):
+            fields = json.loads(payload)
+            fields["language"] = fields.get("language") or document_language
+            chunks.append(Chunk.from_payload(chunk_id, fields))
+        return chunks
 
     def chunk_ids_by_shard(self, shards: Iterable[str]) -> dict[str, set[str]]:
         """Each listed shard's chunk ids (empty for a shard without chunks), payloads unread."""
@@ -220,27 +194,26 @@ class Ledger(SqliteStore):
             found[shard].add(chunk_id)
         return found
 
-    def _shard_chunk_rows(self, column: str, shards: Iterable[str]) -> list[tuple[str, str]]:
-        """(chunk id, `column`) of every chunk of the given shards, by chunk id."""
-        shard_list = list(shards)
-        if not shard_list:
-            return []
+    @retried
+    def _shard_chunk_rows(self, columns: str, shards: Iterable[str]) -> list[tuple]:
+        """(chunk id, *`columns`) of every chunk of the given shards, by chunk id."""
         with self._connect() as conn:
-            return conn.execute(
-                f"SELECT c.chunk_id, {column} FROM chunks c JOIN documents d "
-                "ON c.document_id = d.document_id "
-                f"WHERE d.shard IN ({','.join('?' * len(shard_list))}) ORDER BY c.chunk_id",
-                shard_list,
-            ).fetchall()
+            rows = [tuple(row) for row in conn.select_in(
+                f"SELECT c.chunk_id, {columns} FROM chunks c JOIN documents d "
+                "ON c.document_id = d.document_id WHERE d.shard IN :shards", "shards", shards)]
+        return sorted(rows)  # one order across the IN batches
 
+    @retried
     def chunk_id_list(self) -> list[str]:
         with self._connect() as conn:
             return [row[0] for row in conn.execute("SELECT chunk_id FROM chunks")]
 
+    @retried
     def num_chunks(self) -> int:
         with self._connect() as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+            return int(conn.scalar("SELECT COUNT(*) FROM chunks"))
 
+    @retried
     def status_counts(self) -> dict[str, int]:
         with self._connect() as conn:
             rows = conn.execute("SELECT status, COUNT(*) FROM documents GROUP BY status")
@@ -248,13 +221,15 @@ class Ledger(SqliteStore):
             counts.update({status: int(n) for status, n in rows})
             return counts
 
+    @retried
     def language_counts(self) -> dict[str, int]:
         """Indexed documents per detected language, most first ("?" where not yet detected)."""
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT COALESCE(language, '?'), COUNT(*) FROM documents WHERE status = ? "
-                "GROUP BY 1 ORDER BY 2 DESC, 1", (INDEXED,))
-            return {language: int(n) for language, n in rows}
+                "SELECT COALESCE(language, '?'), COUNT(*) FROM documents "
+                "WHERE status = :status GROUP BY COALESCE(language, '?')", {"status": INDEXED})
+            counts = [(language, int(n)) for language, n in rows]
+        return dict(sorted(counts, key=lambda item: (-item[1], item[0])))
 
     def failed_documents(self) -> list[LedgerDocument]:
         return sorted(
@@ -264,26 +239,27 @@ class Ledger(SqliteStore):
 
     # -- the commit point --------------------------------------------------------------------
 
+    @retried
     def apply(self, update: LedgerUpdate) -> None:
+        """One transaction. Run again after a lost connection, it writes the same rows (the
+        first attempt was rolled back), under a new generation."""
         now = time.time()
         with self._connect() as conn:
-            generation = conn.execute(
-                "INSERT INTO commits (committed_at) VALUES (?)", (now,)).lastrowid
+            generation = conn.scalar(
+                "INSERT INTO commits (committed_at) VALUES (:now) RETURNING generation",
+                {"now": now})
             shards = {d.source.shard for d, _ in update.indexed}
             shards |= {d.source.shard for d in update.duplicates}
             shards |= {f.source.shard for f in update.failed}
-            for document_id in update.deleted:
-                row = conn.execute("SELECT shard FROM documents WHERE document_id = ?",
-                                   (document_id,)).fetchone()
-                if row:
-                    shards.add(row[0])
-            conn.executemany(
-                "INSERT INTO shard_generations (shard, generation) VALUES (?, ?) "
-                "ON CONFLICT(shard) DO UPDATE SET generation = excluded.generation",
-                [(shard, generation) for shard in shards],
+            shards |= {shard for (shard,) in conn.select_in(
+                "SELECT shard FROM documents WHERE document_id IN :ids", "ids", update.deleted)}
+            conn.execute(
+                "INSERT INTO shard_generations (shard, generation) VALUES (:shard, :generation) "
+                "ON CONFLICT (shard) DO UPDATE SET generation = excluded.generation",
+                [{"shard": shard, "generation": generation} for shard in sorted(shards)],
             )
-            for document_id in update.deleted:
-                conn.execute("DELETE FROM documents WHERE document_id = ?", (document_id,))
+            conn.execute("DELETE FROM documents WHERE document_id = :id",
+                         [{"id": document_id} for document_id in update.deleted])
             for document, chunks in update.indexed:
                 self._upsert_document(conn, document.source, now, status=INDEXED,
                                       file_hash=document.file_hash,
@@ -291,14 +267,16 @@ class Ledger(SqliteStore):
                                       num_pages=document.num_pages, num_chunks=len(chunks),
                                       language=document.language,
                                       processing=update.processing)
-                conn.execute("DELETE FROM chunks WHERE document_id = ?",
-                             (document.source.document_id,))
-                conn.executemany(
+                conn.execute("DELETE FROM chunks WHERE document_id = :id",
+                             {"id": document.source.document_id})
+                conn.execute(
                     "INSERT INTO chunks (chunk_id, document_id, chunk_index, content_hash, "
-                    "payload) VALUES (?, ?, ?, ?, ?)",
+                    "payload) VALUES (:chunk_id, :document_id, :chunk_index, :content_hash, "
+                    ":payload)",
                     [
-                        (c.chunk_id, c.document_id, c.chunk_index, c.content_hash,
-                         json.dumps(c.payload(), ensure_ascii=False))
+                        {"chunk_id": c.chunk_id, "document_id": c.document_id,
+                         "chunk_index": c.chunk_index, "content_hash": c.content_hash,
+                         "payload": json.dumps(c.payload(), ensure_ascii=False)}
                         for c in chunks
                     ],
                 )
@@ -310,31 +288,30 @@ class Ledger(SqliteStore):
                                       duplicate_of=document.duplicate_of,
                                       language=document.language,
                                       processing=update.processing)
-                conn.execute("DELETE FROM chunks WHERE document_id = ?",
-                             (document.source.document_id,))
+                conn.execute("DELETE FROM chunks WHERE document_id = :id",
+                             {"id": document.source.document_id})
             for failure in update.failed:
                 self._upsert_document(conn, failure.source, now, status=FAILED,
                                       file_hash=failure.file_hash, error=failure.error,
                                       processing=update.processing)
-                conn.execute("DELETE FROM chunks WHERE document_id = ?",
-                             (failure.source.document_id,))
-            conn.executemany(
-                "UPDATE documents SET size = ?, mtime_ns = ?, version = ?, updated_at = ? "
-                "WHERE document_id = ?",
-                [(f.size, f.mtime_ns, f.version, now, f.document_id) for f in update.touched],
+                conn.execute("DELETE FROM chunks WHERE document_id = :id",
+                             {"id": failure.source.document_id})
+            conn.execute(
+                "UPDATE documents SET size = :size, mtime_ns = :mtime_ns, version = :version, "
+                "updated_at = :now WHERE document_id = :id",
+                [{"size": f.size, "mtime_ns": f.mtime_ns, "version": f.version, "now": now,
+                  "id": f.document_id} for f in update.touched],
             )
-            if update.deleted:
-                # A duplicate whose original is gone must be indexed in its own right:
-                # forget its content so the next scan of its shard processes it again.
-                conn.executemany(
-                    "UPDATE documents SET file_hash = NULL, mtime_ns = -1 "
-                    "WHERE duplicate_of = ?",
-                    [(d,) for d in update.deleted],
-                )
+            # A duplicate whose original is gone must be indexed in its own right: forget its
+            # content so the next scan of its shard processes it again.
+            conn.execute(
+                "UPDATE documents SET file_hash = NULL, mtime_ns = -1 WHERE duplicate_of = :id",
+                [{"id": d} for d in update.deleted],
+            )
 
     @staticmethod
     def _upsert_document(
-        conn: sqlite3.Connection,
+        conn: StateConnection,
         source: SourceFile,
         now: float,
         *,
@@ -348,22 +325,18 @@ class Ledger(SqliteStore):
         language: str | None = None,
         processing: str | None = None,
     ) -> None:
+        values = {
+            "document_id": source.document_id, "source_path": source.relative_path,
+            "shard": source.shard, "size": source.size, "mtime_ns": source.mtime_ns,
+            "file_hash": file_hash, "text_hash": text_hash, "status": status,
+            "num_pages": num_pages, "num_chunks": num_chunks, "error": error,
+            "duplicate_of": duplicate_of, "updated_at": now, "language": language,
+            "processing": processing, "version": source.version,
+        }
+        updates = ", ".join(f"{k} = excluded.{k}" for k in values if k != "document_id")
         conn.execute(
-            "INSERT INTO documents (document_id, source_path, shard, size, mtime_ns, "
-            "file_hash, text_hash, status, num_pages, num_chunks, error, duplicate_of, "
-            "updated_at, language, processing, version) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT(document_id) DO UPDATE SET source_path=excluded.source_path, "
-            "shard=excluded.shard, size=excluded.size, mtime_ns=excluded.mtime_ns, "
-            "file_hash=excluded.file_hash, text_hash=excluded.text_hash, "
-            "status=excluded.status, num_pages=excluded.num_pages, "
-            "num_chunks=excluded.num_chunks, error=excluded.error, "
-            "duplicate_of=excluded.duplicate_of, updated_at=excluded.updated_at, "
-            "language=excluded.language, processing=excluded.processing, "
-            "version=excluded.version",
-            (
-                source.document_id, source.relative_path, source.shard, source.size,
-                source.mtime_ns, file_hash, text_hash, status, num_pages, num_chunks, error,
-                duplicate_of, now, language, processing, source.version,
-            ),
+            f"INSERT INTO documents ({', '.join(values)}) "
+            f"VALUES ({', '.join(':' + k for k in values)}) "
+            f"ON CONFLICT (document_id) DO UPDATE SET {updates}",
+            values,
         )

@@ -141,6 +141,13 @@ class Settings:
         None, "RAG_SOURCE_URI", "Documents in an object store instead: s3://bucket/prefix or "
         "another fsspec URL (credentials from the store's standard variables, e.g. "
         "AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL); a path or file:// URL is a folder")
+    database_url: str | None = setting(
+        None, "RAG_DATABASE_URL", "Pipeline state (ledger, collection registry, embedding "
+        "cache) on a database server, e.g. postgresql+psycopg://user:password@host/db; "
+        "default: SQLite files in the data folder", secret=True)
+    database_schema: str | None = setting(
+        None, "RAG_DATABASE_SCHEMA", "The PostgreSQL schema of this knowledge base's state "
+        "(default: the URL's own; further knowledge bases default to their name)")
     qdrant: QdrantSettings = section(QdrantSettings, "qdrant_")
     embedding_model: str = setting(
         DEFAULT_EMBEDDING_MODEL, "RAG_EMBEDDING_MODEL", "A packaged model name, a local "

@@ -24,16 +24,8 @@ from pathlib import Path
 from rag_pipeline.bm25_store import chunk_set_fingerprint
 from rag_pipeline.ledger import Ledger
 from rag_pipeline.quality import CheckOutcome
-from rag_pipeline.sqlite import SqliteStore
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS verified_states (
-    name TEXT PRIMARY KEY,
-    signature TEXT NOT NULL,
-    outcomes TEXT NOT NULL,
-    verified_at REAL NOT NULL
-);
-"""
+from rag_pipeline.state_database import StateDatabase, retried
+from rag_pipeline.state_schema import VERIFIED_STATES
 
 
 def files_signature(paths: list[Path | None]) -> list[tuple[str, int, int]]:
@@ -73,27 +65,33 @@ def signature(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-class VerifiedStates(SqliteStore):
-    schema = _SCHEMA
+class VerifiedStates:
+    def __init__(self, database: StateDatabase | Path) -> None:
+        self.database = StateDatabase.at(database)
+        self.database.create(VERIFIED_STATES)
 
+    @retried
     def recall(self, name: str, state: str) -> tuple[dict[str, CheckOutcome], str] | None:
         """The outcomes recorded for `name` at exactly this state, and when (UTC, ISO)."""
-        with self._connect() as conn:
+        with self.database.transaction() as conn:
             row = conn.execute("SELECT signature, outcomes, verified_at FROM verified_states "
-                               "WHERE name = ?", (name,)).fetchone()
+                               "WHERE name = :name", {"name": name}).fetchone()
         if row is None or row[0] != state:
             return None
         outcomes = {key: CheckOutcome(**value) for key, value in json.loads(row[1]).items()}
         verified_at = datetime.fromtimestamp(row[2], UTC).isoformat(timespec="seconds")
         return outcomes, verified_at
 
+    @retried
     def record(self, name: str, state: str, outcomes: dict[str, CheckOutcome]) -> None:
-        with self._connect() as conn:
+        with self.database.transaction() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO verified_states (name, signature, outcomes, verified_at) "
-                "VALUES (?, ?, ?, ?)",
-                (name, state, json.dumps({k: asdict(v) for k, v in outcomes.items()}),
-                 time.time()))
+                "INSERT INTO verified_states (name, signature, outcomes, verified_at) "
+                "VALUES (:name, :signature, :outcomes, :now) ON CONFLICT (name) DO UPDATE SET "
+                "signature = excluded.signature, outcomes = excluded.outcomes, "
+                "verified_at = excluded.verified_at",
+                {"name": name, "signature": state, "now": time.time(),
+                 "outcomes": json.dumps({k: asdict(v) for k, v in outcomes.items()})})
 
 
 def as_recalled(outcomes: dict[str, CheckOutcome], verified_at: str) -> dict[str, CheckOutcome]:

@@ -24,6 +24,7 @@ from assets.knowledge_base import KnowledgeBaseAssets
 from rag_pipeline.ledger import Ledger
 from rag_pipeline.settings import Settings, sensor_interval_seconds
 from rag_pipeline.sources import SourceUnavailableError
+from rag_pipeline.state_database import pipeline_state
 from rag_pipeline.watch import mass_deletion_reason, pending_changes
 from resources import pipeline_settings
 
@@ -54,7 +55,7 @@ def build_source_sensor(kb: KnowledgeBaseAssets) -> SensorDefinition:
 def _evaluate(context: SensorEvaluationContext, settings: Settings,
               job_name: str) -> SensorResult | SkipReason:
     try:
-        changes = pending_changes(settings, Ledger(settings.ledger_path))
+        changes = pending_changes(settings, Ledger(pipeline_state(settings)))
     except (OSError, SourceUnavailableError) as exc:  # unmounted share, store down, denied...
         where = settings.source_uri or settings.source_dir
         context.log.warning(f"cannot list {where}: {exc}")

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import itertools
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -7,6 +10,9 @@ import pytest
 from rag_pipeline.models import EmbeddingModelSpec, resolve_model
 from rag_pipeline.settings import Settings
 from rag_pipeline.tokenization import ModelTokenizer, tokenizer_for
+from tests.postgres_server import PostgresServer, postgres_bin, postgres_server
+
+_databases = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +36,24 @@ def settings(tmp_path: Path) -> Settings:
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The suite's own model cache (the query graph is exported once per session, by the
     suite, not taken from the machine's cache)."""
-    import os
-
     folder = tmp_path_factory.mktemp("model-cache")
     os.environ["RAG_MODEL_CACHE_DIR"] = str(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL cluster per test process (see `tests.postgres_server`)."""
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed (scripts/test.sh installs it where it can)")
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer, request: pytest.FixtureRequest) -> str:
+    """A fresh database on that cluster for one test."""
+    import re
+
+    name = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40]
+    return postgres.create_database(f"{name}_{os.getpid()}_{next(_databases)}")

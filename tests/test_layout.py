@@ -56,7 +56,11 @@ ADAPTERS = {
     "rank_bm25": {"rag_pipeline/bm25_store.py"},
     # The remote embedding endpoint: its HTTP client, retries and rate limits.
     "httpx": {"rag_pipeline/remote_embedding.py"},
-    "tenacity": {"rag_pipeline/remote_embedding.py", "rag_pipeline/object_store_source.py"},
+    "tenacity": {"rag_pipeline/remote_embedding.py", "rag_pipeline/object_store_source.py",
+                 "rag_pipeline/state_database.py"},
+    # The state database (SQLite or PostgreSQL) and its tables.
+    "sqlalchemy": {"rag_pipeline/state_database.py", "rag_pipeline/state_schema.py"},
+    "psycopg": set(),
     # Object stores (s3fs and the others) through fsspec.
     "fsspec": {"rag_pipeline/object_store_source.py"},
     "pyrate_limiter": {"rag_pipeline/remote_embedding.py"},

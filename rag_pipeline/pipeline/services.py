@@ -18,6 +18,7 @@ from rag_pipeline.query_graph import export_query_graph, query_spec
 from rag_pipeline.settings import EMBEDDED_ENGINES, Settings
 from rag_pipeline.sources import open_source
 from rag_pipeline.staging import StageStore
+from rag_pipeline.state_database import StateDatabase, embedding_cache_state, pipeline_state
 from rag_pipeline.tokenization import tokenizer_for
 from rag_pipeline.verified_state import (
     VerifiedStates,
@@ -73,12 +74,16 @@ class PipelineServices:
         return open_source(self.settings)
 
     @cached_property
+    def state_database(self) -> StateDatabase:
+        return pipeline_state(self.settings)
+
+    @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(self.settings.ledger_path)
+        return Ledger(self.state_database)
 
     @cached_property
     def registry(self) -> CollectionRegistry:
-        return CollectionRegistry(self.settings.ledger_path)
+        return CollectionRegistry(self.state_database)
 
     @property
     def target_collection(self) -> str:
@@ -96,11 +101,11 @@ class PipelineServices:
 
     @cached_property
     def embedding_cache(self) -> EmbeddingCache:
-        return EmbeddingCache(self.settings.embedding_cache_path)
+        return EmbeddingCache(embedding_cache_state(self.settings))
 
     @cached_property
     def verified_states(self) -> VerifiedStates:
-        return VerifiedStates(self.settings.ledger_path)
+        return VerifiedStates(self.state_database)
 
     def index_state(self, with_bm25: bool = False) -> str | None:
         """A signature of everything the index checks read (the BM25 file only if asked), or

@@ -116,7 +116,9 @@ class StateDatabase:
             return
         with self.transaction() as conn:
             raw = conn.connection
-            if not self.is_sqlite:
+            if self.is_sqlite:  # the write lock before looking: two creators would both create
+                raw.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
                 raw.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
                             {"key": f"rag_pipeline:{self.schema}"})
                 if self.schema:

@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, 
 from assets.checks import EMBEDDING_CHECKS, results
 from assets.knowledge_base import KnowledgeBaseAssets
 from assets.metadata import to_metadata
+from assets.partitions import EMBEDDING_POOL
 from rag_pipeline.pipeline.checks import embedding_batch_checks
 from rag_pipeline.pipeline.embeddings import embed_shards
 
@@ -12,7 +13,7 @@ from rag_pipeline.pipeline.embeddings import embed_shards
 def build_embedding_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:
     @asset(**kb.asset_args("chunk_embeddings", "document_chunks", {"python", "pytorch"},
                            code_version=kb.embedding_version, checks=EMBEDDING_CHECKS,
-                           blocking=True))
+                           blocking=True, pool=EMBEDDING_POOL))
     def chunk_embeddings(context: AssetExecutionContext) -> MaterializeResult:
         """Sentence-transformers vectors of new chunk contents; chunks this model already
         embedded are reused from the embedding cache."""

@@ -11,7 +11,8 @@ from rag_pipeline.pipeline.indexes import index_shards, rebuild_bm25
 
 def build_index_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:
     @asset(**kb.asset_args("qdrant_index", "chunk_embeddings", {"qdrant", "sqlite"},
-                           code_version=kb.embedding_version, checks=QDRANT_CHECKS))
+                           code_version=kb.embedding_version, checks=QDRANT_CHECKS,
+                           pool=kb.index_pool))
     def qdrant_index(context: AssetExecutionContext) -> MaterializeResult:
         """Qdrant points (vector + chunk text and metadata) of each shard, with the document
         ledger committed after the write; deleted and failed documents lose their points."""
@@ -23,7 +24,7 @@ def build_index_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:
                                  check_results=results(kb.key("qdrant_index"), checks))
 
     @asset(**kb.asset_args("bm25_index", "qdrant_index", {"python"}, per_shard=False,
-                           checks=BM25_CHECKS))
+                           checks=BM25_CHECKS, pool=kb.index_pool))
     def bm25_index(context: AssetExecutionContext) -> MaterializeResult:
         """rank-bm25 index over every chunk in the ledger (so over the same chunks as
         Qdrant), rebuilt once per run and saved atomically with the chunk ids."""

@@ -9,11 +9,12 @@ from typing import Any
 from dagster import AssetExecutionContext, AssetKey
 
 from assets.checks import specs
-from assets.partitions import OWNERS, document_shards, single_run
+from assets.partitions import OWNERS, document_shards, shard_backfill_policy
 from rag_pipeline.knowledge_bases import KnowledgeBase
 from rag_pipeline.models import resolve_model
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.processing import processing_fingerprint
+from rag_pipeline.settings import max_shards_per_run
 from resources import pipeline_services, resource_keys
 
 
@@ -51,23 +52,31 @@ class KnowledgeBaseAssets:
     def job_name(self) -> str:
         return f"{self.name}_ingest_job"
 
+    @property
+    def index_pool(self) -> str:
+        """Dagster concurrency pool of the steps that write its indexes (an embedded store
+        has one writer at a time; on a server, it keeps a batch's writes in order)."""
+        return f"{self.name}_index_writes"
+
     def key(self, asset_name: str) -> AssetKey:
         return AssetKey([self.name, asset_name])
 
     def asset_args(self, name: str, upstream: str | None, kinds: set[str], *,
                    per_shard: bool = True, code_version: str | None = None,
-                   checks: tuple[str, ...] = (), blocking: bool = False) -> dict[str, Any]:
+                   checks: tuple[str, ...] = (), blocking: bool = False,
+                   pool: str | None = None) -> dict[str, Any]:
         """What every asset of the knowledge base declares: its key, group, resources,
-        upstream asset and checks; `per_shard`: partitioned by document shard, every
-        selected shard in one run."""
+        upstream asset, checks and concurrency pool; `per_shard`: partitioned by document
+        shard, the selected shards in one run (or runs of `RAG_MAX_SHARDS_PER_RUN`)."""
         key = self.key(name)
         args: dict[str, Any] = {
             "key": key, "group_name": self.name, "required_resource_keys": self.resource_keys,
             "deps": [self.key(upstream)] if upstream else [], "kinds": kinds,
             "owners": OWNERS, "code_version": code_version,
-            "check_specs": specs(key, checks, blocking=blocking)}
+            "check_specs": specs(key, checks, blocking=blocking), "pool": pool}
         if per_shard:
-            args |= {"partitions_def": document_shards, "backfill_policy": single_run}
+            args |= {"partitions_def": document_shards,
+                     "backfill_policy": shard_backfill_policy(max_shards_per_run())}
         return args
 
     def services(self, context: AssetExecutionContext) -> PipelineServices:

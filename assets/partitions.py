@@ -9,5 +9,13 @@ from dagster import BackfillPolicy, StaticPartitionsDefinition
 from rag_pipeline.ids import all_shard_keys
 
 document_shards = StaticPartitionsDefinition(all_shard_keys())
-single_run = BackfillPolicy.single_run()
 OWNERS = ["team:data-engineering"]
+EMBEDDING_POOL = "rag_embedding"
+"""Dagster concurrency pool of the embedding steps of every knowledge base (they share the
+machine's cores, or an endpoint's rate limit): its limit is set per deployment."""
+
+
+def shard_backfill_policy(max_shards: int) -> BackfillPolicy:
+    """Every selected shard in one run, or runs of at most `max_shards`."""
+    return (BackfillPolicy.multi_run(max_partitions_per_run=max_shards) if max_shards
+            else BackfillPolicy.single_run())

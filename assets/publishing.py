@@ -10,7 +10,7 @@ from rag_pipeline.pipeline.publish import publish
 
 def build_publishing_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:
     @asset(**kb.asset_args("published_collection", "qdrant_index", {"qdrant"},
-                           per_shard=False, checks=PUBLISH_CHECKS))
+                           per_shard=False, checks=PUBLISH_CHECKS, pool=kb.index_pool))
     def published_collection(context: AssetExecutionContext) -> MaterializeResult:
         """The collection behind the knowledge base's alias that search reads. Moves to the
         configured model's collection in one atomic alias update, once every shard is synced,

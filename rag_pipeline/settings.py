@@ -30,17 +30,29 @@ DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_COLLECTION_ALIAS = "chunks"
 
 
-def sensor_interval_seconds() -> int:
-    """Seconds between two ticks of the source sensor (RAG_SENSOR_INTERVAL_SECONDS): read when
-    the Dagster definitions load, since Dagster fixes a sensor's interval there."""
-    raw = os.environ.get("RAG_SENSOR_INTERVAL_SECONDS", "").strip() or "30"
+def _definitions_int(variable: str, default: int, minimum: int) -> int:
+    """A setting Dagster fixes when the definitions load (a sensor's interval, a backfill
+    policy), so it is read from the environment then, not per run."""
+    raw = os.environ.get(variable, "").strip() or str(default)
     try:
-        seconds = int(raw)
+        value = int(raw)
     except ValueError as exc:
-        raise SettingError(f"RAG_SENSOR_INTERVAL_SECONDS must be int, got {raw!r}") from exc
-    if seconds < 1:
-        raise SettingError(f"RAG_SENSOR_INTERVAL_SECONDS must be at least 1, got {seconds}")
-    return seconds
+        raise SettingError(f"{variable} must be int, got {raw!r}") from exc
+    if value < minimum:
+        raise SettingError(f"{variable} must be at least {minimum}, got {value}")
+    return value
+
+
+def sensor_interval_seconds() -> int:
+    """Seconds between two ticks of the source sensor (RAG_SENSOR_INTERVAL_SECONDS)."""
+    return _definitions_int("RAG_SENSOR_INTERVAL_SECONDS", 30, 1)
+
+
+def max_shards_per_run() -> int:
+    """RAG_MAX_SHARDS_PER_RUN: 0 (the default) makes every backfill and every sensor request
+    one run over all its shards, right for one machine; N splits them into runs of at most N
+    shards, which several workers (run launchers, executors) can process at once."""
+    return _definitions_int("RAG_MAX_SHARDS_PER_RUN", 0, 0)
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,14 @@ from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, 
 from assets.checks import PUBLISH_CHECKS, results
 from assets.knowledge_base import KnowledgeBaseAssets
 from assets.metadata import to_metadata
+from assets.partitions import index_freshness
 from rag_pipeline.pipeline.publish import publish
 
 
 def build_publishing_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:
     @asset(**kb.asset_args("published_collection", "qdrant_index", {"qdrant"},
-                           per_shard=False, checks=PUBLISH_CHECKS, pool=kb.index_pool))
+                           per_shard=False, checks=PUBLISH_CHECKS, pool=kb.index_pool),
+           **index_freshness())
     def published_collection(context: AssetExecutionContext) -> MaterializeResult:
         """The collection behind the knowledge base's alias that search reads. Moves to the
         configured model's collection in one atomic alias update, once every shard is synced,

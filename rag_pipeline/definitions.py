@@ -10,7 +10,8 @@ from dagster import AssetSelection, Definitions, define_asset_job, in_process_ex
 from assets import KnowledgeBaseAssets, document_shards, knowledge_base_assets
 from rag_pipeline.knowledge_bases import load_knowledge_bases
 from resources import knowledge_base_resources
-from sensors import build_source_sensor
+from resources.alerts import ALERTS_KEY, alerts_resource
+from sensors import build_run_failure_sensor, build_source_sensor
 
 KNOWLEDGE_BASES = load_knowledge_bases()  # a malformed setting or file stops the load here
 
@@ -24,6 +25,8 @@ for knowledge_base in KNOWLEDGE_BASES:
         f"selected shards of {kb.name}, then refresh its BM25 index."))
     sensors.append(build_source_sensor(kb))
     resources.update(knowledge_base_resources(knowledge_base, os.environ))
+sensors.append(build_run_failure_sensor(jobs))
+resources[ALERTS_KEY] = alerts_resource(os.environ)
 
 defs = Definitions(
     assets=assets,

@@ -48,6 +48,14 @@ def sensor_interval_seconds() -> int:
     return _definitions_int("RAG_SENSOR_INTERVAL_SECONDS", 30, 1)
 
 
+def index_freshness_hours() -> int:
+    """RAG_INDEX_FRESHNESS_HOURS: the UI marks a knowledge base's published index stale
+    (and freshness alerting fires) when it was not refreshed for this long. Off (0) by
+    default: the index is refreshed only when documents change, so a quiet source would
+    look stale; set it where documents arrive on a known rhythm (a nightly export)."""
+    return _definitions_int("RAG_INDEX_FRESHNESS_HOURS", 0, 0)
+
+
 def max_shards_per_run() -> int:
     """RAG_MAX_SHARDS_PER_RUN: 0 (the default) makes every backfill and every sensor request
     one run over all its shards, right for one machine; N splits them into runs of at most N

@@ -48,6 +48,7 @@ def test_definitions_load() -> None:
         "qdrant_index", "bm25_index", "published_collection")}
     assert defs.resolve_job_def("inbox_ingest_job") is not None
     assert defs.resolve_sensor_def("inbox_source_sensor") is not None
+    assert defs.resolve_sensor_def("run_failure_alerts") is not None
 
 
 ADAPTERS = {
@@ -55,9 +56,9 @@ ADAPTERS = {
     "qdrant_edge": {"rag_pipeline/edge_store.py"},
     "rank_bm25": {"rag_pipeline/bm25_store.py"},
     # The remote embedding endpoint: its HTTP client, retries and rate limits.
-    "httpx": {"rag_pipeline/remote_embedding.py"},
+    "httpx": {"rag_pipeline/remote_embedding.py", "rag_pipeline/webhook_notifier.py"},
     "tenacity": {"rag_pipeline/remote_embedding.py", "rag_pipeline/object_store_source.py",
-                 "rag_pipeline/state_database.py"},
+                 "rag_pipeline/state_database.py", "rag_pipeline/webhook_notifier.py"},
     # The state database (SQLite or PostgreSQL) and its tables.
     "sqlalchemy": {"rag_pipeline/state_database.py", "rag_pipeline/state_schema.py"},
     "psycopg": set(),

@@ -177,3 +177,63 @@ def test_stage_refuses_mass_deletion_too(settings: Settings) -> None:
     assert len(Ledger(settings.ledger_path).documents()) == 12
 
 
+
+
+def test_runs_of_at_most_n_shards_then_one_batch_end_run(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RAG_MAX_SHARDS_PER_RUN: the changed shards in runs of at most N (workers run them at
+    once), then, once none of them is in flight, one run of the BM25 index and the
+    publication; executed here, the index comes out whole."""
+    from dagster import DagsterRunStatus, materialize
+    from dagster._core.test_utils import create_run_for_test
+
+    from assets import knowledge_base_assets
+    from resources import settings_resources
+    from sensors.source_folder import BATCH_END_ASSETS, BATCH_TAG, SHARD_ASSETS
+    from tests.test_pipeline import index_sizes
+
+    monkeypatch.setenv("RAG_MAX_SHARDS_PER_RUN", "2")
+    settings = Settings(source_dir=settings.source_dir, data_dir=settings.data_dir,
+                        golden_set=None)
+    names = [f"topic{i}.md" for i in range(5)]
+    for i, name in enumerate(names):
+        write(settings.source_dir, name, f"# Topic {i}\n\nA paragraph about subject {i} "
+              f"and its {i * 7} particular details, written to be indexed.\n")
+    shards = sorted({shard_for(document_id_for(n)) for n in names})
+    result = tick(settings)
+    shard_runs = requests(result)
+    assert len(shard_runs) == (len(shards) + 1) // 2
+    assert [(r.tags["dagster/asset_partition_range_start"],
+             r.tags["dagster/asset_partition_range_end"]) for r in shard_runs] == \
+        [(shards[i], shards[min(i + 1, len(shards) - 1)]) for i in range(0, len(shards), 2)]
+    kb = kb_assets(settings)
+    for request in shard_runs:
+        assert {k.path[-1] for k in request.asset_selection} == set(SHARD_ASSETS)
+    batch = shard_runs[0].tags[BATCH_TAG]
+
+    # While a shard run of the batch is in flight, the batch end waits.
+    busy = DagsterInstance.ephemeral()
+    create_run_for_test(busy, job_name=kb.job_name, status=DagsterRunStatus.STARTED,
+                        tags={BATCH_TAG: batch})
+    waiting = tick(settings, instance=busy, cursor=result.cursor)
+    assert isinstance(waiting, SkipReason) and "waiting for the shard runs" in \
+        waiting.skip_message
+
+    instance = DagsterInstance.ephemeral()
+    assets = knowledge_base_assets(kb)
+    resources = settings_resources(kb.name, settings)
+    for request in shard_runs:  # as the run launcher would, in any order or at once
+        assert materialize(assets, selection=request.asset_selection, tags=request.tags,
+                           resources=resources, instance=instance).success
+    for name in BATCH_END_ASSETS:  # not once per shard run: that is the batch end's
+        assert instance.get_latest_materialization_event(kb.key(name)) is None
+    [end] = requests(after := tick(settings, instance=instance, cursor=result.cursor))
+    assert {k.path[-1] for k in end.asset_selection} == set(BATCH_END_ASSETS)
+    assert end.run_key == f"batch-end-{batch}"
+    assert materialize(assets, selection=end.asset_selection, tags=end.tags,
+                       resources=resources, instance=instance).success
+
+    points, chunks, bm25 = index_sizes(settings)
+    assert points == chunks == bm25 >= len(names)
+    assert "batch_end_pending" not in json.loads(after.cursor or "{}")
+    assert isinstance(tick(settings, instance=instance, cursor=after.cursor), SkipReason)

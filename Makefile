@@ -1,4 +1,4 @@
-.PHONY: dev test bench bench-sensor bench-sources eval robustness lint samples
+.PHONY: dev test bench bench-sensor bench-sources bench-state eval robustness lint lock samples
 
 dev:  ## set up and start dagster dev on 127.0.0.1:3000
 	bash scripts/dev.sh
@@ -8,6 +8,17 @@ test:  ## set up and run ruff + pytest
 
 lint:
 	.venv/bin/ruff check .
+
+lock:  ## pin every installed package (after a pyproject change passed the suite)
+	(head -2 requirements.lock; .venv/bin/pip list --format=freeze --exclude-editable \
+		| grep -viE '^(pip|setuptools|wheel)==') > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+bench-state:  ## pipeline state on PostgreSQL vs SQLite; 16 shards as 1 run vs 4 runs
+	mkdir -p bench-results
+	bash scripts/setup.sh
+	.venv/bin/python -m benchmarks.bench_state --dataset $(DATASET) \
+		--json bench-results/state.json
 
 # make bench DOCS=../shared/data/corpus   (about an hour on the 644-file corpus, 2 cores)
 DOCS ?= inbox

@@ -7,7 +7,7 @@ PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)"
+stamp=".venv/.installed-$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
     # torch first, pinned: this CPU build satisfies sentence-transformers, so pip does not
@@ -17,8 +17,10 @@ if [ ! -f "$stamp" ]; then
     # set, as on this project's CI machines: there every process (each run, each worker)
     # compiled torch, transformers and Dagster from source again, and the test suite took
     # about 1.6 times as long.
-    .venv/bin/python -m pip install --quiet "torch==2.13.0"
-    .venv/bin/python -m pip install --quiet -e ".[test,bench]"
+    # requirements.lock pins every package to the set the suite last passed with: pip
+    # resolves nothing, and installs what CI tested.
+    .venv/bin/python -m pip install --quiet -c requirements.lock "torch==2.13.0"
+    .venv/bin/python -m pip install --quiet -c requirements.lock -e ".[test,bench]"
     rm -f .venv/.installed-*
     touch "$stamp"
 fi

@@ -168,6 +168,10 @@ class Settings:
     database_schema: str | None = setting(
         None, "RAG_DATABASE_SCHEMA", "The PostgreSQL schema of this knowledge base's state "
         "(default: the URL's own; further knowledge bases default to their name)")
+    staging_uri: str | None = setting(
+        None, "RAG_STAGING_URI", "Where stages hand their batches over: a folder (default: "
+        "the data folder's staging/) or an object store, e.g. s3://bucket/staging, that "
+        "workers on other machines can read")
     qdrant: QdrantSettings = section(QdrantSettings, "qdrant_")
     embedding_model: str = setting(
         DEFAULT_EMBEDDING_MODEL, "RAG_EMBEDDING_MODEL", "A packaged model name, a local "

@@ -1,4 +1,5 @@
-"""Hand-over of batches between pipeline stages, one file per (stage, shard).
+"""Hand-over of batches between pipeline stages, one file per (stage, shard) (in the data folder,
+or on an object store by `RAG_STAGING_URI`: `object_store_staging`).
 
 Dagster's IO managers cannot store one output for a range of partitions (a single-run backfill),
 so each stage writes its shard's batch here and the next stage reads it. Writes are atomic.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 
 class StageStore:
@@ -36,3 +37,21 @@ class StageStore:
             )
         with path.open("rb") as handle:
             return pickle.load(handle)
+
+
+class StageHandOver(Protocol):
+    """Where a stage leaves its shard's batch for the next one."""
+
+    def write(self, stage: str, shard: str, batch: Any) -> None: ...
+
+    def read(self, stage: str, shard: str) -> Any: ...
+
+
+def open_stage_store(staging_uri: str | None, staging_dir: Path) -> StageHandOver:
+    """The data folder's `staging/` by default; an object store by `RAG_STAGING_URI`."""
+    uri = (staging_uri or "").strip()
+    if uri and "://" in uri and not uri.startswith("file://"):
+        from rag_pipeline.object_store_staging import ObjectStoreStageStore
+
+        return ObjectStoreStageStore(uri)
+    return StageStore(Path(uri.removeprefix("file://")) if uri else staging_dir)

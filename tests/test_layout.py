@@ -63,7 +63,7 @@ ADAPTERS = {
     "sqlalchemy": {"rag_pipeline/state_database.py", "rag_pipeline/state_schema.py"},
     "psycopg": set(),
     # Object stores (s3fs and the others) through fsspec.
-    "fsspec": {"rag_pipeline/object_store_source.py"},
+    "fsspec": {"rag_pipeline/object_store_source.py", "rag_pipeline/object_store_staging.py"},
     "pyrate_limiter": {"rag_pipeline/remote_embedding.py"},
 }
 

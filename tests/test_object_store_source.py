@@ -182,3 +182,20 @@ def test_object_user_metadata_and_sidecar_objects_become_tags(
                        "ops/guide.txt": ("guide", ("runbook", "billing"))}
     points, chunks, bm25 = index_sizes(from_bucket)
     assert points == chunks == bm25 > 0
+
+
+def test_stages_hand_over_through_the_bucket(s3: S3Server, keys: list[str],
+                                             from_bucket: Settings) -> None:
+    """RAG_STAGING_URI: the batches between stages are objects, so steps on other machines
+    can read them; nothing is staged in the data folder."""
+    staged = replace(from_bucket, staging_uri=f"s3://{BUCKET}/staging/inbox")
+    run_ingest(staged)
+    objects = {o["Key"] for o in s3.client.list_objects_v2(
+        Bucket=BUCKET, Prefix="staging/inbox/")["Contents"]}
+    stages = {key.split("/")[2] for key in objects}
+    assert stages == {"extracted_documents", "cleaned_documents", "document_chunks",
+                      "chunk_embeddings"}
+    assert not staged.staging_dir.exists()
+    assert indexed_paths(staged) == {key.removeprefix("kb/") for key in keys}
+    points, chunks, bm25 = index_sizes(staged)
+    assert points == chunks == bm25 > 0

@@ -17,7 +17,7 @@ from rag_pipeline.ports import DocumentSource, VectorIndex
 from rag_pipeline.query_graph import export_query_graph, query_spec
 from rag_pipeline.settings import EMBEDDED_ENGINES, Settings
 from rag_pipeline.sources import open_source
-from rag_pipeline.staging import StageStore
+from rag_pipeline.staging import StageHandOver, open_stage_store
 from rag_pipeline.state_database import StateDatabase, embedding_cache_state, pipeline_state
 from rag_pipeline.tokenization import tokenizer_for
 from rag_pipeline.verified_state import (
@@ -121,8 +121,8 @@ class PipelineServices:
             s.quality, s.bm25_k1, s.bm25_b, s.qdrant.collection_alias)
 
     @cached_property
-    def stages(self) -> StageStore:
-        return StageStore(self.settings.staging_dir)
+    def stages(self) -> StageHandOver:
+        return open_stage_store(self.settings.staging_uri, self.settings.staging_dir)
 
     @cached_property
     def qdrant(self) -> VectorIndex:

@@ -131,6 +131,9 @@ def _knowledge_base(path: Path, name: str, body: Any, env_values: dict[str, Any]
         declared.setdefault("data_dir", str(base_dir.expanduser() / "knowledge-bases" / name))
         declared.setdefault("qdrant_collection_alias", name)
         declared.setdefault("database_schema", name)  # on a shared database server
+        if env_values.get("staging_uri"):  # the shard batches of two would overwrite each other
+            declared.setdefault("staging_uri", f"{str(env_values['staging_uri']).rstrip('/')}/"
+                                f"{name}")
         if not env_values.get("embedding_cache_dir"):  # one cache: a text is embedded once
             declared.setdefault("embedding_cache_dir", str(base_dir.expanduser()))
     try:
@@ -171,7 +174,9 @@ def _check_apart(path: Path, bases: list[KnowledgeBase]) -> None:
                             (lambda s: (s.qdrant.url, s.qdrant.collection_alias),
                              "collection alias on one Qdrant"),
                             (lambda s: (s.database_url, s.database_schema) if s.database_url
-                             else s.data_dir.resolve(), "database schema")):
+                             else s.data_dir.resolve(), "database schema"),
+                            (lambda s: s.staging_uri or s.staging_dir.resolve(),
+                             "staging location")):
         seen: dict[Any, str] = {}
         for base in bases:
             key = attribute(base.settings)

@@ -128,7 +128,8 @@ def test_the_dagster_definitions_have_a_group_job_sensor_and_resources_each(
     assert found["groups"] == ["engineering", "handbook"]
     assert len(found["keys"]) == 14 and "engineering/qdrant_index" in found["keys"]
     assert found["jobs"] == ["engineering_ingest_job", "handbook_ingest_job"]
-    assert found["sensors"] == ["engineering_source_sensor", "handbook_source_sensor"]
+    assert found["sensors"] == ["engineering_source_sensor", "handbook_source_sensor",
+                                "run_failure_alerts"]  # one over both jobs
     assert found["chunk_tokens"] == {"handbook_pipeline": 200, "engineering_pipeline": 120}
     assert found["alias"] == "engineering"
 

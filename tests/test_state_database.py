@@ -84,9 +84,12 @@ def test_knowledge_bases_keep_their_state_apart_in_one_database(
         "knowledge_bases:\n  inbox: {}\n  handbook:\n    settings:\n      source_dir: handbook\n")
     bases = load_knowledge_bases(tmp_path / "kb.yaml",
                                  {"RAG_DATABASE_URL": postgres_url,
+                                  "RAG_STAGING_URI": "s3://shared/staging/",
                                   "RAG_DATA_DIR": str(tmp_path / "data")})
     inbox, handbook = (base.settings for base in bases)
     assert (inbox.database_schema, handbook.database_schema) == (None, "handbook")
+    assert (inbox.staging_uri, handbook.staging_uri) == ("s3://shared/staging/",
+                                                         "s3://shared/staging/handbook")
     assert handbook.database_url == postgres_url
 
     CollectionRegistry(pipeline_state(inbox)).register("docs_a", "model", "fp", 3)

@@ -60,7 +60,7 @@ def test_two_shard_runs_at_once_and_a_killed_one_rerun_on_postgresql(
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     source, data = tmp_path / "source", tmp_path / "data"
-    write_corpus(source)
+    write_corpus(source, documents=16, paragraphs=4)
     env = {**os.environ, "DAGSTER_HOME": str(home), "DAGSTER_POSTGRES_URL": dagster_url,
            "RAG_DATABASE_URL": state_url, "RAG_SOURCE_DIR": str(source),
            "RAG_DATA_DIR": str(data), "RAG_GOLDEN_SET": str(tmp_path / "none.json"),

@@ -13,9 +13,9 @@ from assets.indexes import build_index_assets
 from assets.knowledge_base import KnowledgeBaseAssets
 from assets.partitions import document_shards
 from assets.publishing import build_publishing_assets
+from rag_pipeline.pipeline.lineage import STAGES
 
-ASSET_NAMES = ("extracted_documents", "cleaned_documents", "document_chunks",
-               "chunk_embeddings", "qdrant_index", "bm25_index", "published_collection")
+ASSET_NAMES = STAGES
 
 
 def knowledge_base_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:

@@ -10,7 +10,7 @@ from rag_pipeline.pipeline.chunks import chunk_shards
 
 
 def build_chunk_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:
-    @asset(**kb.asset_args("document_chunks", "cleaned_documents", {"python"},
+    @asset(**kb.asset_args("document_chunks", {"python"},
                            code_version=kb.processing_version, checks=CHUNK_CHECKS,
                            blocking=True))
     def document_chunks(context: AssetExecutionContext) -> MaterializeResult:

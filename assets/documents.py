@@ -8,7 +8,7 @@ from rag_pipeline.pipeline.documents import clean_shards, extract_shards
 
 
 def build_document_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:
-    @asset(**kb.asset_args("extracted_documents", None, {"python", "pymupdf"},
+    @asset(**kb.asset_args("extracted_documents", {"python", "pymupdf"},
                            code_version=kb.processing_version))
     def extracted_documents(context: AssetExecutionContext) -> MaterializeResult:
         """Text, headings, tables and page numbers of the new and changed files of each shard
@@ -17,7 +17,7 @@ def build_document_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:
                                 context.log)
         return MaterializeResult(metadata=to_metadata(report))
 
-    @asset(**kb.asset_args("cleaned_documents", "extracted_documents", {"python"},
+    @asset(**kb.asset_args("cleaned_documents", {"python"},
                            code_version=kb.processing_version))
     def cleaned_documents(context: AssetExecutionContext) -> MaterializeResult:
         """Extracted documents after NFKC, de-hyphenation, whitespace and control-character

@@ -11,7 +11,7 @@ from rag_pipeline.pipeline.embeddings import embed_shards
 
 
 def build_embedding_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:
-    @asset(**kb.asset_args("chunk_embeddings", "document_chunks", {"python", "pytorch"},
+    @asset(**kb.asset_args("chunk_embeddings", {"python", "pytorch"},
                            code_version=kb.embedding_version, checks=EMBEDDING_CHECKS,
                            blocking=True, pool=EMBEDDING_POOL))
     def chunk_embeddings(context: AssetExecutionContext) -> MaterializeResult:

@@ -10,7 +10,7 @@ from rag_pipeline.pipeline.indexes import index_shards, rebuild_bm25
 
 
 def build_index_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:
-    @asset(**kb.asset_args("qdrant_index", "chunk_embeddings", {"qdrant", "sqlite"},
+    @asset(**kb.asset_args("qdrant_index", {"qdrant", "sqlite"},
                            code_version=kb.embedding_version, checks=QDRANT_CHECKS,
                            pool=kb.index_pool))
     def qdrant_index(context: AssetExecutionContext) -> MaterializeResult:
@@ -23,7 +23,7 @@ def build_index_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:
         return MaterializeResult(metadata=to_metadata(report),
                                  check_results=results(kb.key("qdrant_index"), checks))
 
-    @asset(**kb.asset_args("bm25_index", "qdrant_index", {"python"}, per_shard=False,
+    @asset(**kb.asset_args("bm25_index", {"python"},
                            checks=BM25_CHECKS, pool=kb.index_pool))
     def bm25_index(context: AssetExecutionContext) -> MaterializeResult:
         """rank-bm25 index over every chunk in the ledger (so over the same chunks as

@@ -12,6 +12,7 @@ from assets.checks import specs
 from assets.partitions import OWNERS, document_shards, shard_backfill_policy
 from rag_pipeline.knowledge_bases import KnowledgeBase
 from rag_pipeline.models import resolve_model
+from rag_pipeline.pipeline.lineage import PER_SHARD, UPSTREAM
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.processing import processing_fingerprint
 from rag_pipeline.settings import max_shards_per_run
@@ -61,20 +62,21 @@ class KnowledgeBaseAssets:
     def key(self, asset_name: str) -> AssetKey:
         return AssetKey([self.name, asset_name])
 
-    def asset_args(self, name: str, upstream: str | None, kinds: set[str], *,
-                   per_shard: bool = True, code_version: str | None = None,
+    def asset_args(self, name: str, kinds: set[str], *, code_version: str | None = None,
                    checks: tuple[str, ...] = (), blocking: bool = False,
                    pool: str | None = None) -> dict[str, Any]:
         """What every asset of the knowledge base declares: its key, group, resources,
-        upstream asset, checks and concurrency pool; `per_shard`: partitioned by document
-        shard, the selected shards in one run (or runs of `RAG_MAX_SHARDS_PER_RUN`)."""
+        checks and concurrency pool, and from the pipeline's lineage its upstream asset and
+        whether it is partitioned by document shard (the selected shards in one run, or in
+        runs of `RAG_MAX_SHARDS_PER_RUN`)."""
         key = self.key(name)
+        upstream = UPSTREAM[name]
         args: dict[str, Any] = {
             "key": key, "group_name": self.name, "required_resource_keys": self.resource_keys,
             "deps": [self.key(upstream)] if upstream else [], "kinds": kinds,
             "owners": OWNERS, "code_version": code_version,
             "check_specs": specs(key, checks, blocking=blocking), "pool": pool}
-        if per_shard:
+        if name in PER_SHARD:
             args |= {"partitions_def": document_shards,
                      "backfill_policy": shard_backfill_policy(max_shards_per_run())}
         return args

@@ -10,8 +10,8 @@ from rag_pipeline.pipeline.publish import publish
 
 
 def build_publishing_assets(kb: KnowledgeBaseAssets) -> list[AssetsDefinition]:
-    @asset(**kb.asset_args("published_collection", "qdrant_index", {"qdrant"},
-                           per_shard=False, checks=PUBLISH_CHECKS, pool=kb.index_pool),
+    @asset(**kb.asset_args("published_collection", {"qdrant"},
+                           checks=PUBLISH_CHECKS, pool=kb.index_pool),
            **index_freshness())
     def published_collection(context: AssetExecutionContext) -> MaterializeResult:
         """The collection behind the knowledge base's alias that search reads. Moves to the

@@ -36,8 +36,9 @@ from rag_pipeline.extract.isolation import stop_extraction_workers
 from rag_pipeline.ids import all_shard_keys
 from rag_pipeline.ledger import INDEXED, Ledger
 from rag_pipeline.models import resolve_model
-from rag_pipeline.pipeline.chunks import CHUNKED, chunk_shards
+from rag_pipeline.pipeline.chunks import chunk_shards
 from rag_pipeline.pipeline.documents import clean_shards, extract_shards
+from rag_pipeline.pipeline.lineage import CHUNKED
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.settings import Settings
 from rag_pipeline.state_database import pipeline_state

@@ -22,6 +22,7 @@ from dagster._core.storage.tags import (
 
 from assets.knowledge_base import KnowledgeBaseAssets
 from rag_pipeline.ledger import Ledger
+from rag_pipeline.pipeline.lineage import AFTER_ALL_SHARDS, PER_SHARD
 from rag_pipeline.settings import Settings, max_shards_per_run, sensor_interval_seconds
 from rag_pipeline.sources import SourceUnavailableError
 from rag_pipeline.state_database import pipeline_state
@@ -30,9 +31,8 @@ from resources import pipeline_settings
 
 _IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
               DagsterRunStatus.STARTED]
-SHARD_ASSETS = ("extracted_documents", "cleaned_documents", "document_chunks", "chunk_embeddings",
-                "qdrant_index")
-BATCH_END_ASSETS = ("bm25_index", "published_collection")
+SHARD_ASSETS = PER_SHARD
+BATCH_END_ASSETS = AFTER_ALL_SHARDS
 """Run once after all the shard runs of a batch (RAG_MAX_SHARDS_PER_RUN), not once per run."""
 BATCH_TAG = "rag/batch"
 

@@ -18,7 +18,8 @@ import pytest
 
 from assets.ingest_run import run_ingest
 from rag_pipeline.ledger import Ledger
-from rag_pipeline.pipeline.embeddings import _PROGRESS_SLICE, EMBEDDED
+from rag_pipeline.pipeline.embeddings import _PROGRESS_SLICE
+from rag_pipeline.pipeline.lineage import EMBEDDED
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.settings import Settings
 from tests.fixtures import write_text

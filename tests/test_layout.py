@@ -84,3 +84,16 @@ def test_only_an_adapter_imports_its_backend() -> None:
                     if backend in found:
                         found[backend].add(str(path.relative_to(root)))
     assert found == ADAPTERS
+
+
+def test_the_ui_lineage_is_the_lineage_the_stages_read() -> None:
+    """Each asset's upstream in Dagster is the stage whose batch it reads (`lineage`)."""
+    from rag_pipeline.definitions import defs
+    from rag_pipeline.pipeline.lineage import PER_SHARD, UPSTREAM
+
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        name = key.path[-1]
+        parents = {parent.path[-1] for parent in graph.get(key).parent_keys}
+        assert parents == ({UPSTREAM[name]} if UPSTREAM[name] else set()), name
+        assert (graph.get(key).partitions_def is not None) == (name in PER_SHARD), name

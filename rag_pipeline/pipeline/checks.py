@@ -10,8 +10,7 @@ import numpy as np
 
 from rag_pipeline.bm25_store import load_cached
 from rag_pipeline.ledger import INDEXED
-from rag_pipeline.pipeline.chunks import CHUNKED
-from rag_pipeline.pipeline.embeddings import EMBEDDED
+from rag_pipeline.pipeline.lineage import CHUNKED, EMBEDDED
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.quality import (
     CheckOutcome,

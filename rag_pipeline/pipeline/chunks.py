@@ -8,12 +8,10 @@ from dataclasses import replace
 import numpy as np
 
 from rag_pipeline.pipeline.batch import ShardBatch
-from rag_pipeline.pipeline.documents import CLEANED
+from rag_pipeline.pipeline.lineage import CHUNKED, read_input
 from rag_pipeline.pipeline.services import Log, PipelineServices
 from rag_pipeline.quality import document_garbled_reason
 from rag_pipeline.records import ChunkedDocument, DocumentFailure
-
-CHUNKED = "document_chunks"
 
 
 def chunk_shards(services: PipelineServices, shards: list[str], log: Log) -> dict[str, object]:
@@ -24,7 +22,7 @@ def chunk_shards(services: PipelineServices, shards: list[str], log: Log) -> dic
     num_documents = 0
     previews: list[str] = []
     for shard in shards:
-        batch: ShardBatch = services.stages.read(CLEANED, shard)
+        batch: ShardBatch = read_input(services.stages, CHUNKED, shard)
         chunked, failures = [], list(batch.failures)
         for document, chunks in zip(batch.cleaned, chunker.chunk_many(list(batch.cleaned)),
                                     strict=True):

@@ -11,14 +11,12 @@ from rag_pipeline.cleaning import clean_document
 from rag_pipeline.extract.isolation import ExtractionLimits, extract_isolated
 from rag_pipeline.extract.pdf import OcrOptions
 from rag_pipeline.pipeline.batch import ShardBatch
+from rag_pipeline.pipeline.lineage import CLEANED, EXTRACTED, read_input
 from rag_pipeline.pipeline.services import Log, PipelineServices
 from rag_pipeline.processing import processing_fingerprint
 from rag_pipeline.records import DocumentFailure, ExtractedDocument
 from rag_pipeline.sources import list_documents
 from rag_pipeline.watch import MassDeletionError, mass_deletion_reason
-
-EXTRACTED = "extracted_documents"
-CLEANED = "cleaned_documents"
 
 
 def extract_shards(services: PipelineServices, shards: list[str], log: Log) -> dict[str, object]:
@@ -113,7 +111,7 @@ def extract_shards(services: PipelineServices, shards: list[str], log: Log) -> d
 
 def clean_shards(services: PipelineServices, shards: list[str], log: Log) -> dict[str, object]:
     started = time.perf_counter()
-    batches = {shard: services.stages.read(EXTRACTED, shard) for shard in shards}
+    batches = {shard: read_input(services.stages, CLEANED, shard) for shard in shards}
     cleaned_all = {
         shard: [clean_document(d) for d in batch.extracted] for shard, batch in batches.items()
     }

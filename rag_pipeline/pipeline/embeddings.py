@@ -9,11 +9,10 @@ from dataclasses import replace
 from rag_pipeline.drift import check_drift, nothing_embedded
 from rag_pipeline.embedding import PartialEmbeddingError, embed_in_slices, resolve_device
 from rag_pipeline.pipeline.batch import ShardBatch
-from rag_pipeline.pipeline.chunks import CHUNKED
+from rag_pipeline.pipeline.lineage import EMBEDDED, read_input
 from rag_pipeline.pipeline.services import Log, PipelineServices
 from rag_pipeline.quality import CheckOutcome
 
-EMBEDDED = "chunk_embeddings"
 _PROGRESS_SLICE = 256
 """Texts per encode call: progress is logged and vectors are cached after each slice, so a run
 killed mid-embedding keeps what it already paid for."""
@@ -25,7 +24,7 @@ def embed_shards(services: PipelineServices, shards: list[str],
     model's vectors moved, nothing is embedded or cached and the blocking check fails."""
     started = time.perf_counter()
     spec = services.model
-    batches: dict[str, ShardBatch] = {s: services.stages.read(CHUNKED, s) for s in shards}
+    batches: dict[str, ShardBatch] = {s: read_input(services.stages, EMBEDDED, s) for s in shards}
     texts_by_hash: dict[str, str] = {}
     for batch in batches.values():
         for chunk in batch.chunks:

@@ -17,7 +17,7 @@ from rag_pipeline.ids import all_shard_keys
 from rag_pipeline.language import detect_language
 from rag_pipeline.ledger import LedgerUpdate
 from rag_pipeline.pipeline.batch import ShardBatch
-from rag_pipeline.pipeline.embeddings import EMBEDDED
+from rag_pipeline.pipeline.lineage import QDRANT_INDEX, read_input
 from rag_pipeline.pipeline.services import Log, PipelineServices
 from rag_pipeline.processing import processing_fingerprint
 from rag_pipeline.sparse_bm25 import BM25Parameters, mean_length, weights
@@ -26,7 +26,8 @@ from rag_pipeline.sparse_bm25 import BM25Parameters, mean_length, weights
 def index_shards(services: PipelineServices, shards: list[str], log: Log) -> dict[str, object]:
     started = time.perf_counter()
     spec = services.model
-    batches: dict[str, ShardBatch] = {s: services.stages.read(EMBEDDED, s) for s in shards}
+    batches: dict[str, ShardBatch] = {s: read_input(services.stages, QDRANT_INDEX, s)
+                                      for s in shards}
     qdrant, registry = services.qdrant, services.registry
     if services.target_collection not in qdrant.collections():
         # Recorded as synced in another store (the engine was switched): not in this one.

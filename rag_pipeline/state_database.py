@@ -89,7 +89,6 @@ class StateDatabase:
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
         self._engine = _engine(url, None if self.is_sqlite else self.schema)
-        self._created: set[str] = set()
 
     @classmethod
     def sqlite(cls, path: Path) -> StateDatabase:
@@ -108,12 +107,23 @@ class StateDatabase:
 
     def create(self, metadata: sa.MetaData,
                columns_added_later: Mapping[str, Sequence[str]] | None = None) -> None:
-        """Create the tables once per process; add the columns a database written by an
-        older release lacks. Two processes creating at once wait for each other (PostgreSQL:
-        an advisory lock; SQLite: its write lock)."""
-        key = ",".join(sorted(metadata.tables))
-        if key in self._created:
+        """Create the tables, and add the columns a database written by an older release lacks.
+        A store is opened on every sensor tick: when nothing is missing this only reads the
+        catalogue (no lock), and a server database is checked once per process. Two processes
+        creating at once wait for each other (PostgreSQL: an advisory lock; SQLite: its write
+        lock)."""
+        key = (self.url, self.schema, ",".join(sorted(metadata.tables)))
+        if key in _created:
             return
+        with self.transaction() as conn:
+            complete = not _missing(conn.connection, metadata, columns_added_later or {})
+        if not complete:
+            self._create(metadata, columns_added_later or {})
+        if not self.is_sqlite:  # a file may be removed and made again; a server's tables stay
+            _created.add(key)
+
+    def _create(self, metadata: sa.MetaData,
+                columns_added_later: Mapping[str, Sequence[str]]) -> None:
         with self.transaction() as conn:
             raw = conn.connection
             if self.is_sqlite:  # the write lock before looking: two creators would both create
@@ -125,14 +135,13 @@ class StateDatabase:
                     raw.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             metadata.create_all(raw)
             inspector = sa.inspect(raw)
-            for table_name, names in (columns_added_later or {}).items():
+            for table_name, names in columns_added_later.items():
                 present = {c["name"] for c in inspector.get_columns(table_name)}
                 table = metadata.tables[table_name]
                 for name in names:
                     if name not in present:
                         kind = table.c[name].type.compile(dialect=raw.dialect)
                         raw.execute(sa.text(f"ALTER TABLE {table_name} ADD COLUMN {name} {kind}"))
-        self._created.add(key)
 
     # -- transactions ------------------------------------------------------------------------
 
@@ -191,7 +200,21 @@ def retried(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _missing(connection: Connection, metadata: sa.MetaData,
+             columns_added_later: Mapping[str, Sequence[str]]) -> bool:
+    """Whether a table of `metadata`, or a column added later, is not there yet."""
+    inspector = sa.inspect(connection)
+    present = set(inspector.get_table_names())
+    if not set(metadata.tables) <= present:
+        return True
+    return any(not set(names) <= {c["name"] for c in inspector.get_columns(table)}
+               for table, names in columns_added_later.items())
+
+
 # -- engines and retries -----------------------------------------------------------------------
+
+_created: set[tuple[str, str | None, str]] = set()
+"""Server databases whose tables this process has seen complete."""
 
 _engines: dict[tuple[str, str | None], Engine] = {}
 _engines_lock = threading.Lock()

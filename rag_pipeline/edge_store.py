@@ -33,8 +33,10 @@ from qdrant_edge import (
     FieldCondition,
     Filter,
     Fusion,
+    HnswIndexConfig,
     MatchAny,
     MatchValue,
+    Memory,
     Modifier,
     PayloadSchemaType,
     Point,
@@ -69,6 +71,16 @@ HNSW_EF = 256
 """Candidates the HNSW search keeps (Qdrant's default is lower): the recall@10 against exact
 search that `benchmarks/bench_scale.py` measures needs it at 100k chunks and more."""
 _WRITES = "writes"
+HNSW_M = 16
+HNSW_EF_CONSTRUCT = 100
+HNSW_FULL_SCAN_THRESHOLD = 10_000
+"""Qdrant's defaults for the graph, written out because a placement cannot be set without them."""
+_PLACEMENT = Memory.Cold
+"""Every part of a collection is memory-mapped, not read into the process on open (Edge's
+default for vectors, graph and sparse index): a searcher's open then costs what the operating
+system has not cached yet, instead of a read of the whole collection, and its resident memory
+stays small; pages a query touches stay in the page cache for the next process.
+`benchmarks/bench_scale.py` measures open, cold search and memory."""
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -183,8 +195,14 @@ class EdgeStore(HeldStore[_Shards]):
             shutil.rmtree(folder, ignore_errors=True)  # a creation that died half-way
             shard = EdgeShard.create(str(folder), EdgeConfig(
                 vectors={DENSE_VECTOR: EdgeVectorParams(size=dimension,
-                                                        distance=Distance.Cosine)},
-                sparse_vectors={SPARSE_VECTOR: EdgeSparseVectorParams(modifier=Modifier.Idf)},
+                                                        distance=Distance.Cosine,
+                                                        memory=_PLACEMENT)},
+                sparse_vectors={SPARSE_VECTOR: EdgeSparseVectorParams(modifier=Modifier.Idf,
+                                                                      memory=_PLACEMENT)},
+                hnsw_config=HnswIndexConfig(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT,
+                                            full_scan_threshold=HNSW_FULL_SCAN_THRESHOLD,
+                                            memory=_PLACEMENT),
+                payload_memory=_PLACEMENT, id_tracker_memory=_PLACEMENT,
             ))
             shards.open[name] = shard
             for field_name in INDEXED_FIELDS:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from unstructured.cleaners.core import remove_punctuation
 from unstructured.nlp import tokenize
 from unstructured.partition.html import partition_html
 from unstructured.partition.text import partition_text
@@ -199,3 +200,29 @@ def test_a_text_asked_out_of_order_or_unannounced_is_processed_alone() -> None:
     for text, doc in [(texts[0], first), (texts[1], second), ("Not announced at all", other)]:
         alone = TagWhereRead(model._tagging.nlp, model._splitting.nlp)(text)
         assert [(t.text, t.tag_) for t in doc] == [(t.text, t.tag_) for t in alone]
+
+
+def test_a_long_text_is_split_on_its_start_only_when_that_decides_every_count() -> None:
+    """unstructured compares sentence counts with 1 and 2 only: a long paragraph whose start
+    holds two whole sentences of five words is split on its start, and every comparison
+    unstructured makes comes out as on the whole text."""
+    model = load_tag_where_read()
+    many = " ".join(f"The importer read batch {i} of the archive without errors."
+                    for i in range(60))
+    one_long_first = "Word " * 120 + "ends here. " + many
+    short_sentences = " ".join(["Yes. No. Maybe so."] * 80)
+    no_sentences = "word " * 400
+    texts = [many, one_long_first, short_sentences, no_sentences]
+    docs = model._split(texts)
+    assert len(docs[0].text) < len(many) / 4  # its start decides
+    assert [d.text for d in docs[1:]] == texts[1:]  # the start does not: split whole
+
+    def counts(sentences: list[str]) -> list[bool]:
+        def words(s: str) -> int:
+            return sum(1 for w in remove_punctuation(s).split() if w != ".")
+        return [sum(1 for s in sentences if n is None or words(s) >= n) > 1
+                for n in (None, 3, 5)]
+
+    for text, doc in zip(texts, docs, strict=True):
+        whole = [s.text for s in model._splitting(text).sents]
+        assert counts([s.text for s in doc.sents]) == counts(whole)

@@ -2,7 +2,8 @@
 batches (`TagWhereRead.expect`).
 
 - Plain text (and the text parts of emails): `partition_text` splits the file into paragraphs
-  before it classifies them one by one; the split is announced.
+  before it classifies them one by one; the split is announced. Short plain-text files
+  extracted as a group are split ahead, all together (`prepare_plain_text_files`).
 - HTML (and Markdown, EPUB, RST and Org, which unstructured turns into HTML): before the real
   walk over the parsed page, a dry walk collects the texts the walk will classify, without
   classifying them. The dry walk costs a fraction of what batching saves.
@@ -17,10 +18,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from rag_pipeline.extract.spacy_model import TagWhereRead
+from rag_pipeline.extract.spacy_model import TagWhereRead, use_packaged_spacy_model
+from rag_pipeline.extract.text_encoding import detect_text_encoding
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +43,52 @@ def announce_texts_to_classify() -> None:
     _announce_html_texts()
 
 
+_split_paragraphs: Callable[[str], list[str]] | None = None
+"""unstructured's own paragraph split, kept before it is wrapped."""
+_PLAIN_TEXT = frozenset({".txt", ".text"})
+
+
+def prepare_plain_text_files(paths: Sequence[Path]) -> None:
+    """Process the paragraphs of several plain-text files together, before each is
+    partitioned: split as `partition_text` splits them, with unstructured's own functions.
+    A file that cannot be read here is left to its partitioning (which reports why); texts
+    that come out differently are only processed alone, so the elements never change."""
+    from unstructured.cleaners.core import auto_paragraph_grouper
+    from unstructured.file_utils.encoding import read_txt_file
+
+    use_packaged_spacy_model()  # never unstructured's own loader, which downloads
+    model = _model()
+    if model is None or _split_paragraphs is None:
+        return
+    texts: list[str] = []
+    for path in paths:
+        if path.suffix.lower() not in _PLAIN_TEXT:
+            continue
+        try:
+            _, file_text = read_txt_file(filename=str(path),
+                                         encoding=detect_text_encoding(path))
+            paragraphs = _split_paragraphs(auto_paragraph_grouper(file_text))
+        except Exception:  # reported by the file's own partitioning
+            continue
+        texts.extend(stripped for p in paragraphs if (stripped := p.strip()))
+    model.prepare(texts)
+
+
+def forget_prepared_texts() -> None:
+    if (model := _model()) is not None:
+        model.forget_prepared()
+
+
 def _announce_paragraphs() -> None:
     from unstructured.partition import text as text_partitioner
 
+    global _split_paragraphs
     split: Callable[[str], list[str]] | None = getattr(
         text_partitioner, "_split_by_paragraph", None)
     if split is None:  # another unstructured: its texts are processed one at a time
         logger.debug("unstructured has no _split_by_paragraph: paragraphs not announced")
         return
+    _split_paragraphs = split
 
     def split_and_announce(file_text: str) -> list[str]:
         assert split is not None

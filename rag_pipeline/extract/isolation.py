@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pebble import ProcessExpired, ProcessPool
 
 from rag_pipeline.changes import PendingFile
+from rag_pipeline.extract.announced_texts import forget_prepared_texts, prepare_plain_text_files
 from rag_pipeline.extract.dispatch import extract_document
 from rag_pipeline.extract.pdf import OcrOptions
 from rag_pipeline.parent_watch import exit_with_parent
@@ -120,45 +122,111 @@ def _discard(limits: ExtractionLimits) -> None:
 
 
 Extractor = Callable[[PendingFile, ExtractionLimits], "ExtractedDocument | DocumentFailure"]
+Result = ExtractedDocument | DocumentFailure
+
+GROUP_MAX_BYTES = 64 * 1024
+GROUP_MAX_DOCUMENTS = 16
+GROUPED_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml",
+                              ".rst", ".org", ".csv", ".tsv", ".eml"})
+"""Short files of these text formats go to a worker in groups: for a one-paragraph document,
+sending the task and its result costs a tenth of extracting it, and the paragraphs of a group
+of plain-text files are classified together (`prepare_plain_text_files`). Binary formats
+(PDF, Office) always go alone: a small one can still be a decompression bomb."""
+
+
+def _groupable(item: PendingFile) -> bool:
+    return (item.source.size <= GROUP_MAX_BYTES
+            and item.source.path.suffix.lower() in GROUPED_SUFFIXES)
+
+
+def _extract_group(items: list[PendingFile], limits: ExtractionLimits,
+                   extractor: Extractor) -> list[Result]:
+    """One worker task for several short documents, under one time limit."""
+    prepare_plain_text_files([item.source.path for item in items])
+    try:
+        return [extractor(item, limits) for item in items]
+    finally:
+        forget_prepared_texts()
+
+
+def _tasks(pending: list[PendingFile], workers: int) -> list[list[int]]:
+    """Indexes of `pending` per worker task, largest files first (longest-processing-time
+    first: a big document started last would keep one worker busy while the other idles at the
+    end of the batch). Groups stay small enough that every worker gets several."""
+    by_size = sorted(range(len(pending)), key=lambda i: -pending[i].source.size)
+    small = [i for i in by_size if _groupable(pending[i])]
+    size = max(1, min(GROUP_MAX_DOCUMENTS, len(small) // (workers * 4)))
+    return ([[i] for i in by_size if not _groupable(pending[i])]
+            + [small[start : start + size] for start in range(0, len(small), size)])
+
+
+def _failure(item: PendingFile, exc: BaseException, limits: ExtractionLimits) -> DocumentFailure:
+    """Why a document's own task failed, in the words its ledger row keeps."""
+    if isinstance(exc, FutureTimeoutError):
+        reason = (f"extraction exceeded the {limits.timeout_seconds:.0f} s time limit "
+                  "(stopped)")
+    elif isinstance(exc, ProcessExpired):
+        reason = (f"extraction crashed (worker exit code {exc.exitcode}): memory limit of "
+                  f"{limits.memory_mb} MB exceeded or parser crash")
+    elif isinstance(exc, MemoryError):
+        reason = f"exceeds the {limits.memory_mb} MB memory limit"
+    else:  # the worker could not even return a result
+        reason = f"extraction failed: {type(exc).__name__}: {exc}"[:300]
+    return DocumentFailure(item.source, item.file_hash, reason)
 
 
 def extract_isolated(pending: list[PendingFile], limits: ExtractionLimits,
-                     extractor: Extractor = _extract,
-                     ) -> Iterator[ExtractedDocument | DocumentFailure]:
+                     extractor: Extractor = _extract) -> Iterator[Result]:
     """Results in the order of `pending`; never raises for a bad document. `extractor` must be
-    a module-level function (it is sent to the worker by reference)."""
+    a module-level function (it is sent to the worker by reference).
+
+    When a group fails as a whole (a document in it hung, crashed or exploded), each of its
+    documents is extracted again alone, so only the bad one fails, with its own reason."""
     if not pending:
         return
     pool = _pool(limits, len(pending))
-    # Largest files first (longest-processing-time-first): a big document started last would
-    # keep one worker busy while the other idles at the end of the batch.
-    by_size = sorted(range(len(pending)), key=lambda i: -pending[i].source.size)
-    scheduled = {i: pool.schedule(extractor, args=(pending[i], limits),
-                                  timeout=limits.timeout_seconds) for i in by_size}
-    futures = [scheduled[i] for i in range(len(pending))]
-    for item, future in zip(pending, futures, strict=True):
-        try:
-            yield future.result()
-        except BrokenProcessPool as exc:
-            for other in futures:
-                other.cancel()
-            _discard(limits)  # the next run starts a fresh pool
-            raise ExtractionPoolError(
-                f"the extraction worker processes failed ({exc}); no document was marked "
-                "failed, re-run once the cause is fixed (a worker that cannot start: check "
-                "RAG_EXTRACT_MEMORY_MB and the installed parsers)") from exc
-        except FutureTimeoutError:
-            yield DocumentFailure(item.source, item.file_hash,
-                                  f"extraction exceeded the {limits.timeout_seconds:.0f} s "
-                                  "time limit (stopped)")
-        except ProcessExpired as exc:
-            yield DocumentFailure(item.source, item.file_hash,
-                                  f"extraction crashed (worker exit code {exc.exitcode}): "
-                                  f"memory limit of {limits.memory_mb} MB exceeded or "
-                                  "parser crash")
-        except MemoryError:
-            yield DocumentFailure(item.source, item.file_hash,
-                                  f"exceeds the {limits.memory_mb} MB memory limit")
-        except Exception as exc:  # the worker could not even return a result
-            yield DocumentFailure(item.source, item.file_hash,
-                                  f"extraction failed: {type(exc).__name__}: {exc}"[:300])
+
+    def schedule(members: list[int]) -> Future:
+        if len(members) == 1:
+            return pool.schedule(extractor, args=(pending[members[0]], limits),
+                                 timeout=limits.timeout_seconds)
+        return pool.schedule(_extract_group,
+                             args=([pending[i] for i in members], limits, extractor),
+                             timeout=limits.timeout_seconds)
+
+    tasks = [(members, schedule(members)) for members in _tasks(pending, limits.workers)]
+    task_of = {i: task for task in tasks for i in task[0]}
+    done: dict[int, Result] = {}
+    try:
+        for index in range(len(pending)):
+            if index not in done:
+                done.update(_collect(*task_of[index], pending, limits, schedule))
+            yield done.pop(index)
+    except BrokenProcessPool as exc:
+        for _, future in tasks:
+            future.cancel()
+        _discard(limits)  # the next run starts a fresh pool
+        raise ExtractionPoolError(
+            f"the extraction worker processes failed ({exc}); no document was marked "
+            "failed, re-run once the cause is fixed (a worker that cannot start: check "
+            "RAG_EXTRACT_MEMORY_MB and the installed parsers)") from exc
+
+
+def _collect(members: list[int], future: Future, pending: list[PendingFile],
+             limits: ExtractionLimits,
+             schedule: Callable[[list[int]], Future]) -> dict[int, Result]:
+    try:
+        result = future.result()
+    except BrokenProcessPool:
+        raise
+    except Exception as exc:  # the task's failure becomes its documents'
+        if len(members) == 1:
+            return {members[0]: _failure(pending[members[0]], exc, limits)}
+        logger.info("a group of %d short documents failed (%s); extracting each alone",
+                    len(members), type(exc).__name__)
+        alone = [([i], schedule([i])) for i in members]
+        return {i: result for one, again in alone
+                for i, result in _collect(one, again, pending, limits, schedule).items()}
+    if len(members) == 1:
+        return {members[0]: result}
+    return dict(zip(members, result, strict=True))

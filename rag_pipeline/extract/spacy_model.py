@@ -33,6 +33,9 @@ _lock = threading.Lock()
 _done = False
 _MIN_WORDS = 3
 """unstructured counts a sentence towards `sentence_count(text, 3)` from this many words."""
+_CERTAIN_WORDS = 5
+"""The most words unstructured asks of a sentence (`is_possible_title`'s `sentence_min_length`)."""
+_PREFIX_CHARS = 400
 LOOKAHEAD = 256
 """Expected texts processed together when the first of them is asked for."""
 
@@ -51,6 +54,19 @@ class TagWhereRead:
         self._position: dict[str, int] = {}
         self._next = 0
         self._ready: dict[str, Any] = {}
+        self._prepared: dict[str, Any] = {}
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Process texts of several documents together, ahead of their partitioning: one
+        short document has too few texts to batch (its title alone costs a tagger call).
+        They are kept until `forget_prepared`, across `expect` calls."""
+        unique = [t for t in dict.fromkeys(texts)
+                  if t not in self._prepared and len(t) <= self.max_length]
+        for start in range(0, len(unique), LOOKAHEAD):
+            self._prepared.update(self._process_together(unique[start : start + LOOKAHEAD]))
+
+    def forget_prepared(self) -> None:
+        self._prepared = {}
 
     def expect(self, texts: Sequence[str]) -> None:
         """The texts about to be asked for, in order (replaces any earlier expectation)."""
@@ -61,19 +77,49 @@ class TagWhereRead:
         self._next = 0
         self._ready = {}
 
-    def _long_sentences(self, doc: Any) -> int:
-        """unstructured's `sentence_count(text, min_length=3)` over this doc's sentences."""
+    def _long_sentences(self, doc: Any, min_words: int = _MIN_WORDS,
+                        skip_last: bool = False) -> int:
+        """unstructured's `sentence_count(text, min_length)` over this doc's sentences, up to
+        two (`skip_last`: without the last sentence, which a cut may have shortened)."""
+        sentences = list(doc.sents)
         count = 0
-        for sentence in doc.sents:
+        for sentence in sentences[:-1] if skip_last else sentences:
             words = self._remove_punctuation(sentence.text).split()
-            if sum(1 for word in words if word != ".") >= _MIN_WORDS:
+            if sum(1 for word in words if word != ".") >= min_words:
                 count += 1
                 if count >= 2:
                     break
         return count
 
+    def _split(self, texts: list[str]) -> list[Any]:
+        """Sentence docs for the texts. unstructured only compares a text's sentence count with
+        1 and 2 (`sentence_count(text, n) > 1` or `< 2`, n at most 5), and reads its words and
+        tags only when there are fewer than two sentences of three words. So a long text whose
+        first `_PREFIX_CHARS` hold two whole sentences of five words gets the doc of that
+        prefix: every comparison comes out the same, and a 2,000-character paragraph costs a
+        fifth. The sentencizer's boundaries are local (a punctuation token ends a sentence)
+        and the tokenizer splits at whitespace first, so a cut at a space changes no sentence
+        before the last."""
+        cuts = [text.rfind(" ", 0, _PREFIX_CHARS) if len(text) > 2 * _PREFIX_CHARS else -1
+                for text in texts]
+        docs = self._run(self._splitting, [text[:cut] if cut > 0 else text
+                                           for text, cut in zip(texts, cuts, strict=True)])
+        whole = [i for i, cut in enumerate(cuts) if cut > 0 and self._long_sentences(
+            docs[i], _CERTAIN_WORDS, skip_last=True) < 2]
+        for i, doc in zip(whole, self._run(self._splitting, [texts[i] for i in whole]),
+                          strict=True):
+            docs[i] = doc
+        return docs
+
+    @staticmethod
+    def _run(nlp: Any, texts: list[str]) -> list[Any]:
+        """One text alone (`pipe` costs more for one), several in a batch."""
+        return [nlp(texts[0])] if len(texts) == 1 else list(nlp.pipe(texts))
+
     def __call__(self, text: str) -> Any:
-        doc = self._ready.get(text)
+        doc = self._prepared.get(text)
+        if doc is None:
+            doc = self._ready.get(text)
         if doc is not None:
             return doc
         position = self._position.get(text, -1)
@@ -81,9 +127,10 @@ class TagWhereRead:
             upcoming = self._expected[position : position + LOOKAHEAD]
             self._next = position + LOOKAHEAD
             self._ready = self._process_together(
-                [t for t in dict.fromkeys(upcoming) if len(t) <= self.max_length])
+                [t for t in dict.fromkeys(upcoming)
+                 if len(t) <= self.max_length and t not in self._prepared])
             return self._ready[text]
-        doc = self._splitting(text)
+        [doc] = self._split([text])
         if self._long_sentences(doc) >= 2:
             return doc  # contains_verb() is never asked about this text
         return self._tagging(text)
@@ -92,7 +139,7 @@ class TagWhereRead:
         """What `__call__` returns for each text, computed in batches."""
         ready: dict[str, Any] = {}
         to_tag: list[str] = []
-        for text, doc in zip(texts, self._splitting.pipe(texts), strict=True):
+        for text, doc in zip(texts, self._split(texts), strict=True):
             if self._long_sentences(doc) >= 2:
                 ready[text] = doc
             else:

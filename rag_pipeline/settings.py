@@ -204,7 +204,8 @@ class Settings:
         2, "RAG_KEEP_PREVIOUS_COLLECTIONS", "Collections kept for rollback besides the live "
         "one and the target")
     extract_timeout_seconds: float = setting(120.0, "RAG_EXTRACT_TIMEOUT_SECONDS",
-                                             "Per-document extraction time limit")
+                                             "Extraction time limit per document, or per "
+                                             "group of short text files")
     extract_memory_mb: int = setting(4096, "RAG_EXTRACT_MEMORY_MB", "Memory an extraction "
                                      "worker may use beyond its warmed-up size")
     extract_workers: int = setting(2, "RAG_EXTRACT_WORKERS", "Extraction worker processes")

@@ -19,8 +19,14 @@ def misbehave(pending: PendingFile, limits: ExtractionLimits
         os._exit(3)
     if name.startswith("bomb"):
         hoard = []
-        while True:
-            hoard.append(bytearray(50 * 1024 * 1024))
+        try:
+            while True:
+                hoard.append(bytearray(50 * 1024 * 1024))
+        except MemoryError:
+            # Freed before the error leaves the worker: pebble keeps a task's exception (and
+            # the frames it references) until the worker's next task, which would then fail.
+            hoard.clear()
+            raise
     return _extract(pending, limits)
 
 

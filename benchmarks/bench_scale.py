@@ -19,6 +19,7 @@ p50/p95 with a metadata filter on a fifth and on a fiftieth of the chunks.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -158,16 +159,16 @@ def searcher_rss_mb(data_dir: Path, collection: str, query_vectors: np.ndarray) 
     return round(float(out.strip().splitlines()[-1]), 1)
 
 
-def measure(size: int, work: Path, base: tuple, queries: list[str],
-            query_vectors: np.ndarray) -> dict[str, object]:
+def build(store: EdgeStore, collection: str, size: int, base: tuple
+          ) -> tuple[list[str], list[str] | None, float, float, float]:
+    """Write and optimize the index; returns its ids, its texts (only where rank-bm25 is
+    measured), BM25's mean length, write and optimize seconds. The vectors and sparse weights
+    are dropped on return."""
     base_texts, base_terms, base_vectors = base
-    data_dir = work / f"data-{size}"
-    shutil.rmtree(data_dir, ignore_errors=True)
     ids, texts, terms, vectors = generate(size, base_texts, base_terms, base_vectors, size)
     parameters = BM25Parameters(0.9, 0.4, mean_length(terms))
     sparse = [weights(t, parameters) for t in terms]
-    store = EdgeStore(path=data_dir / "qdrant-edge")
-    collection = "bench"
+    del terms
     store.ensure_collection(collection, vectors.shape[1])
     started = time.perf_counter()
     for lo in range(0, size, WRITE_BATCH):
@@ -180,6 +181,18 @@ def measure(size: int, work: Path, base: tuple, queries: list[str],
     store.optimize(collection)
     optimize_seconds = time.perf_counter() - started
     store.point_alias(collection)
+    return (ids, texts if size <= RANK_BM25_MAX else None, parameters.avgdl, write_seconds,
+            optimize_seconds)
+
+
+def measure(size: int, work: Path, base: tuple, queries: list[str],
+            query_vectors: np.ndarray) -> dict[str, object]:
+    data_dir = work / f"data-{size}"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    store = EdgeStore(path=data_dir / "qdrant-edge")
+    collection = "bench"
+    ids, texts, avgdl, write_seconds, optimize_seconds = build(store, collection, size, base)
+    gc.collect()  # the generated points (GBs at 1M) must not squeeze the searchers' page cache
     sparse_queries = [query_vector(q) for q in queries]
     row: dict[str, object] = {
         "chunks": size,
@@ -220,10 +233,9 @@ def measure(size: int, work: Path, base: tuple, queries: list[str],
     # As a published collection has it: the query graph searches embed with (no torch).
     export_query_graph(resolve_model(DEFAULT_EMBEDDING_MODEL))
     row["cold_search_s"] = cold_search(data_dir, queries[0])
-    if size <= RANK_BM25_MAX:
+    if texts is not None:
         started = time.perf_counter()
-        index = BM25Index.build(zip(ids, texts, ["en"] * size, strict=True),
-                                avgdl=parameters.avgdl)
+        index = BM25Index.build(zip(ids, texts, ["en"] * size, strict=True), avgdl=avgdl)
         row["rank_bm25_build_s"] = round(time.perf_counter() - started, 1)
         row["rank_bm25_p50_ms"], row["rank_bm25_p95_ms"] = timed(
             lambda q: index.search(q, CANDIDATES), queries)

@@ -67,9 +67,10 @@ logger = logging.getLogger(__name__)
 _UPSERT_BATCH = 256
 _SCROLL_PAGE = 4096
 _ALIASES = "aliases.json"
-HNSW_EF = 256
+HNSW_EF = 512
 """Candidates the HNSW search keeps (Qdrant's default is lower): the recall@10 against exact
-search that `benchmarks/bench_scale.py` measures needs it at 100k chunks and more."""
+search that `benchmarks/bench_scale.py` measures at 1M chunks needs more than 256, whose recall
+varied from one build of the graph to the next (README, "The index at scale")."""
 _WRITES = "writes"
 HNSW_M = 16
 HNSW_EF_CONSTRUCT = 100

@@ -119,6 +119,27 @@ def test_local_collections_are_written_through_a_wal_journal_and_reload_intact(
         assert by_id[ids[i]].payload == payloads[i]
 
 
+def test_edge_collections_are_memory_mapped_and_reload_intact(tmp_path: Path) -> None:
+    """An open must not read a collection into the process (benchmarks/probe_edge_placement):
+    every part is created memory-mapped, and a new process' store finds every point."""
+    import json
+
+    store = EdgeStore(path=tmp_path / "e")
+    store.ensure_collection("c", 4)
+    ids, vectors, payloads, sparse_vectors = points(300)
+    store.upsert("c", ids, vectors, payloads, sparse_vectors)
+    config = json.loads((tmp_path / "e" / "collections" / "c" / "edge_config.json").read_text())
+    placements = [config["vectors"]["dense"]["memory"], config["sparse_vectors"]["bm25"]["memory"],
+                  config["hnsw_config"]["memory"], config["payload_memory"],
+                  config["id_tracker_memory"]]
+    assert placements == ["cold"] * 5
+    reopened = EdgeStore(path=tmp_path / "e")
+    assert reopened.count("c") == 300
+    assert reopened.payloads("c", ids[:3]) == {ids[i]: payloads[i] for i in range(3)}
+    nearest = reopened.query(vectors[7], 1, "c", exact=True)
+    assert nearest[0].id == ids[7]
+
+
 @ENGINES
 @pytest.mark.parametrize("num_documents", [5, 40])  # a document filter; listing every point
 def test_delete_stale_removes_exactly_the_points_outside_each_documents_chunk_set(

@@ -2,6 +2,11 @@
 
 Usage: python -m benchmarks.bench_scale --chunks 100000,300000,1000000 --json OUT.json
        [--dataset ../shared/data/scifact] [--work-dir DIR] [--base 2000] [--queries 200]
+       [--keep]
+
+With --keep, each size's index stays in the work folder with a record of its build, and a
+later run on the same folder measures it again without rebuilding (a 1M build is about an
+hour here, most of it HNSW).
 
 Chunks are SciFact passages (abstracts cut into pieces of about 60 words), repeated with
 variation: each copy drops a tenth of its base passage's BM25 terms at random and gains one
@@ -185,13 +190,31 @@ def build(store: EdgeStore, collection: str, size: int, base: tuple
             optimize_seconds)
 
 
-def measure(size: int, work: Path, base: tuple, queries: list[str],
-            query_vectors: np.ndarray) -> dict[str, object]:
-    data_dir = work / f"data-{size}"
+def built(store: EdgeStore, collection: str, size: int, base: tuple, data_dir: Path,
+          keep: bool) -> tuple[list[str], list[str] | None, float, float, float]:
+    """`build`'s answer, from the record a kept build left when there is one."""
+    record = data_dir / "build.json"
+    if keep and record.exists():
+        facts = json.loads(record.read_text())
+        ids, texts = None, None
+        if size <= RANK_BM25_MAX:  # rank-bm25 needs the texts: generate them again
+            ids, texts, _, _ = generate(size, *base, size)
+        return ids, texts, facts["avgdl"], facts["write_s"], facts["optimize_s"]
     shutil.rmtree(data_dir, ignore_errors=True)
+    ids, texts, avgdl, write_seconds, optimize_seconds = build(store, collection, size, base)
+    if keep:
+        record.write_text(json.dumps({"avgdl": avgdl, "write_s": write_seconds,
+                                      "optimize_s": optimize_seconds}))
+    return ids, texts, avgdl, write_seconds, optimize_seconds
+
+
+def measure(size: int, work: Path, base: tuple, queries: list[str],
+            query_vectors: np.ndarray, keep: bool = False) -> dict[str, object]:
+    data_dir = work / f"data-{size}"
     store = EdgeStore(path=data_dir / "qdrant-edge")
     collection = "bench"
-    ids, texts, avgdl, write_seconds, optimize_seconds = build(store, collection, size, base)
+    ids, texts, avgdl, write_seconds, optimize_seconds = built(store, collection, size, base,
+                                                               data_dir, keep)
     gc.collect()  # the generated points (GBs at 1M) must not squeeze the searchers' page cache
     sparse_queries = [query_vector(q) for q in queries]
     row: dict[str, object] = {
@@ -233,7 +256,7 @@ def measure(size: int, work: Path, base: tuple, queries: list[str],
     # As a published collection has it: the query graph searches embed with (no torch).
     export_query_graph(resolve_model(DEFAULT_EMBEDDING_MODEL))
     row["cold_search_s"] = cold_search(data_dir, queries[0])
-    if texts is not None:
+    if texts is not None and ids is not None:
         started = time.perf_counter()
         index = BM25Index.build(zip(ids, texts, ["en"] * size, strict=True), avgdl=avgdl)
         row["rank_bm25_build_s"] = round(time.perf_counter() - started, 1)
@@ -244,7 +267,9 @@ def measure(size: int, work: Path, base: tuple, queries: list[str],
         started = time.perf_counter()
         BM25Index.load(path)
         row["rank_bm25_load_s"] = round(time.perf_counter() - started, 2)
-    shutil.rmtree(data_dir, ignore_errors=True)
+        path.unlink()
+    if not keep:
+        shutil.rmtree(data_dir, ignore_errors=True)
     return row
 
 
@@ -285,6 +310,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="embedding processes")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--plot", type=Path, default=None, help="a PNG of latency by size")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep each index in the work folder and reuse a kept one")
     args = parser.parse_args()
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -302,7 +329,7 @@ def main() -> None:
     rows = []
     for size in (int(s) for s in args.chunks.split(",")):
         row = measure(size, work, (base_texts, base_terms, base_vectors), queries,
-                      query_vectors)
+                      query_vectors, keep=args.keep)
         rows.append(row)
         print(json.dumps(row), flush=True)
         if args.json:

@@ -12,11 +12,9 @@ from collections.abc import Sequence
 
 from rag_pipeline.filters import SearchFilter
 from rag_pipeline.knowledge_bases import knowledge_base, load_knowledge_bases
-from rag_pipeline.pipeline.services import PipelineServices
-from rag_pipeline.search import MODES, IndexNotFoundError, Searcher
+from rag_pipeline.search_modes import MODES
 from rag_pipeline.setting_fields import SettingError
 from rag_pipeline.settings import Settings
-from rag_pipeline.state_database import pipeline_state
 
 
 def _out(line: str = "") -> None:
@@ -61,6 +59,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _collections(args: argparse.Namespace, settings: Settings) -> int:
+    from rag_pipeline.pipeline.services import PipelineServices
+
     services = PipelineServices(settings)
     live, target = services.qdrant.live(), services.target_collection
     existing = set(services.qdrant.collections())
@@ -76,6 +76,7 @@ def _collections(args: argparse.Namespace, settings: Settings) -> int:
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
     from rag_pipeline.pipeline.publish import publish
+    from rag_pipeline.pipeline.services import PipelineServices
 
     services = PipelineServices(settings)
     with services.qdrant.run_session():  # gates and swap, as a run has them
@@ -88,6 +89,7 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
 
 def _rollback(args: argparse.Namespace, settings: Settings) -> int:
     from rag_pipeline.pipeline.publish import rollback
+    from rag_pipeline.pipeline.services import PipelineServices
 
     try:
         previous, current = rollback(PipelineServices(settings), args.to)
@@ -104,6 +106,11 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         _err(str(exc))
         return 2
+    from rag_pipeline.query_model import start_loading_query_model
+
+    start_loading_query_model(settings)  # builds its session while the imports below run
+    from rag_pipeline.search import IndexNotFoundError, Searcher
+
     try:
         hits = Searcher(settings).search(args.query, k=args.k, mode=args.mode, where=where)
     except IndexNotFoundError as exc:
@@ -124,6 +131,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     from rag_pipeline.ledger import Ledger
+    from rag_pipeline.state_database import pipeline_state
 
     ledger = None
     if settings.database_url or settings.ledger_path.exists():

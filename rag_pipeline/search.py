@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -23,14 +23,13 @@ from rag_pipeline.models import resolve_model
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.ports import KeywordIndex
 from rag_pipeline.records import Chunk
+from rag_pipeline.search_modes import MODES, Mode
 from rag_pipeline.settings import Settings
 from rag_pipeline.sparse_bm25 import SparseVector, query_vector
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-Mode = Literal["hybrid", "dense", "bm25"]
-MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
 RRF_K = 60
 """Reciprocal-rank-fusion constant (the usual 60): fused score = sum(1 / (RRF_K + rank))."""
 CANDIDATES = 100

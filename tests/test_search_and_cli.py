@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,18 @@ def test_bm25_rebuild_reuses_the_previous_counts_with_the_same_result(
     assert rebuilt.bm25.doc_len == scratch.bm25.doc_len and rebuilt.bm25.idf == scratch.bm25.idf
     for query in ["running shoes", "tea cake", "biscuits", "everyone tea 2"]:
         assert rebuilt.search(query, 10) == scratch.search(query, 10)
+
+
+def test_cli_imports_nothing_heavy_before_a_search_starts_loading_its_model() -> None:
+    """A cold search overlaps its model's load with these imports (`query_model`): the CLI
+    module must not import them itself."""
+    heavy = ["sqlalchemy", "numpy", "onnxruntime", "qdrant_edge", "rag_pipeline.search",
+             "rag_pipeline.pipeline.services"]
+    code = ("import sys, rag_pipeline.cli\n"
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_cli_search_without_index_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

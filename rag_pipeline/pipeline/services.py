@@ -14,7 +14,8 @@ from rag_pipeline.ledger import Ledger
 from rag_pipeline.models import EmbeddingModelSpec, resolve_model
 from rag_pipeline.pipeline.batch import ShardBatch
 from rag_pipeline.ports import DocumentSource, VectorIndex
-from rag_pipeline.query_graph import export_query_graph, query_spec
+from rag_pipeline.query_graph import export_query_graph
+from rag_pipeline.query_model import query_embedder_for
 from rag_pipeline.settings import EMBEDDED_ENGINES, Settings
 from rag_pipeline.sources import open_source
 from rag_pipeline.staging import StageHandOver, open_stage_store
@@ -148,12 +149,7 @@ class PipelineServices:
         (an injected embedder is used as it is)."""
         if self._injected and self._embedder is not None:
             return self._embedder
-        exported = query_spec(self.model)
-        if exported is not None:  # no torch in a search process (`query_graph`)
-            return embedder_for(exported, self.settings.embedding_batch_size)
-        return embedder_for(self.model, self.settings.embedding_batch_size,
-                            device=self.settings.embedding_device,
-                            endpoint=self.settings.embedding_endpoint)
+        return query_embedder_for(self.settings, self.model)
 
     def export_query_graph(self) -> str:
         """Export the configured model for torch-free query embedding, once; returns where

@@ -199,3 +199,35 @@ def test_stages_hand_over_through_the_bucket(s3: S3Server, keys: list[str],
     assert indexed_paths(staged) == {key.removeprefix("kb/") for key in keys}
     points, chunks, bm25 = index_sizes(staged)
     assert points == chunks == bm25 > 0
+
+
+def test_a_versioned_bucket_is_read_at_its_current_versions(
+        s3: S3Server, from_bucket: Settings) -> None:
+    """With versioning on, S3 keeps every older version and a delete leaves a delete marker:
+    neither is a document. A rewrite is a change, a delete is a deletion, as without it."""
+    s3.client.put_bucket_versioning(Bucket=BUCKET,
+                                    VersioningConfiguration={"Status": "Enabled"})
+    s3.client.put_object(Bucket=BUCKET, Key="kb/note.md",
+                         Body=b"# Note\n\nThe lighthouse keeper logs the weather at dawn.\n")
+    s3.client.put_object(Bucket=BUCKET, Key="kb/gone.md",
+                         Body=b"# Gone\n\nThe ferry timetable changes in October.\n")
+    run_ingest(from_bucket)
+    assert indexed_paths(from_bucket) == {"note.md", "gone.md"}
+
+    s3.client.put_object(Bucket=BUCKET, Key="kb/note.md",
+                         Body=b"# Note\n\nThe lighthouse keeper logs the tides at dusk.\n")
+    s3.client.delete_object(Bucket=BUCKET, Key="kb/gone.md")
+    history = s3.client.list_object_versions(Bucket=BUCKET, Prefix="kb/")
+    assert len(history["Versions"]) == 3 and len(history["DeleteMarkers"]) == 1
+    [current] = ObjectStoreSource(f"s3://{BUCKET}/kb",
+                                  from_bucket.data_dir / "downloads").list_files()
+    assert current.relative_path == "note.md"
+
+    report = run_ingest(from_bucket)["extracted_documents"]
+    assert (report["num_documents_new"], report["num_documents_changed"],
+            report["num_documents_deleted"]) == (0, 1, 1)
+    assert indexed_paths(from_bucket) == {"note.md"}
+    [hit] = search("tides at dusk", k=1, mode="bm25", settings=from_bucket)
+    assert hit.chunk.source_path == "note.md" and "tides" in hit.chunk.text
+    ledger_ids = {c.chunk_id for c in Ledger(from_bucket.ledger_path).iter_chunks()}
+    assert qdrant_ids(from_bucket) == ledger_ids

@@ -9,6 +9,7 @@ can send.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -34,6 +35,10 @@ RRF_K = 60
 """Reciprocal-rank-fusion constant (the usual 60): fused score = sum(1 / (RRF_K + rank))."""
 CANDIDATES = 100
 """Hits taken from each retriever before fusion."""
+LANGUAGES_MAX_AGE_SECONDS = 30.0
+"""How long a searcher reuses the knowledge base's languages (which a query is analysed in)
+before asking the ledger again: counting them reads every document's row, tens of ms at 100k
+documents, and they change with ingests, not from one query to the next."""
 
 
 class IndexNotFoundError(RuntimeError):
@@ -65,6 +70,7 @@ class Searcher:
                  services: PipelineServices | None = None) -> None:
         self.services = services or PipelineServices(settings or Settings.from_env(), embedder)
         self.collection = collection
+        self._known_languages: tuple[float, list[str | None]] | None = None
 
     def _query_embedder(self, collection: str | None) -> Embedder:
         record = self.services.registry.get(collection) if collection else None
@@ -85,8 +91,14 @@ class Searcher:
                                  lambda: self.collection, self._languages)
 
     def _languages(self) -> list[str | None]:
-        """The knowledge base's languages, which a query is analysed in."""
-        return [None if lang == "?" else lang for lang in self.services.ledger.language_counts()]
+        """The knowledge base's languages, which a query is analysed in (as the ledger said
+        at most LANGUAGES_MAX_AGE_SECONDS ago)."""
+        now = time.monotonic()
+        if (self._known_languages is None
+                or now - self._known_languages[0] > LANGUAGES_MAX_AGE_SECONDS):
+            counts = self.services.ledger.language_counts()
+            self._known_languages = (now, [None if lang == "?" else lang for lang in counts])
+        return self._known_languages[1]
 
     def _sparse_query(self, query: str) -> SparseVector:
         return query_vector(query, self._languages())

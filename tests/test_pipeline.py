@@ -13,6 +13,7 @@ from dagster import materialize
 import resources.pipeline
 from assets import knowledge_base_assets
 from assets.ingest_run import run_ingest
+from rag_pipeline import search as search_module
 from rag_pipeline.bm25_store import BM25Index
 from rag_pipeline.ids import all_shard_keys, shard_for
 from rag_pipeline.ledger import Ledger
@@ -266,6 +267,22 @@ def test_search_waits_for_a_writer_instead_of_crashing(knowledge_base: Settings)
         assert not results  # waiting, not crashed
     thread.join(timeout=60)
     assert results == [2]
+
+
+def test_a_searcher_counts_the_languages_once_per_max_age(
+        knowledge_base: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ledger scan behind a query's languages is not paid on every query."""
+    searcher = Searcher(replace(knowledge_base, keyword_index="qdrant"))
+    counted: list[dict[str, int]] = []
+    real = Ledger.language_counts
+    monkeypatch.setattr(Ledger, "language_counts",
+                        lambda self: counted.append(real(self)) or counted[-1])
+    for query in ("satellite orbit", "bee colonies swarm", "sourdough starter"):
+        assert searcher.search(query, k=1)
+    assert len(counted) == 1 and counted[0]
+    monkeypatch.setattr(search_module, "LANGUAGES_MAX_AGE_SECONDS", -1.0)
+    searcher.search("satellite orbit", k=1)
+    assert len(counted) == 2
 
 
 def test_bm25_from_sparse_vectors_ranks_as_rank_bm25(knowledge_base: Settings) -> None:

@@ -85,6 +85,7 @@ def test_scale_benchmark_writes_its_figures(tmp_path: Path) -> None:
     assert 0 < row["hybrid_p50_ms"] <= row["hybrid_p95_ms"]
     assert 0 < row["hybrid_narrow_filter_p50_ms"] <= row["hybrid_narrow_filter_p95_ms"]
     assert 0.5 <= row["recall_at_10"] <= 1 and row["cold_search_s"] > 0
+    assert len(row["cold_search_runs_s"]) == 3
     assert row["rank_bm25_p50_ms"] <= row["rank_bm25_p95_ms"]
 
 

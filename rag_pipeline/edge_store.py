@@ -34,11 +34,12 @@ from qdrant_edge import (
     Filter,
     Fusion,
     HnswIndexConfig,
+    IntegerIndexParams,
+    KeywordIndexParams,
     MatchAny,
     MatchValue,
     Memory,
     Modifier,
-    PayloadSchemaType,
     Point,
     Prefetch,
     Query,
@@ -82,6 +83,29 @@ default for vectors, graph and sparse index): a searcher's open then costs what 
 system has not cached yet, instead of a read of the whole collection, and its resident memory
 stays small; pages a query touches stay in the page cache for the next process.
 `benchmarks/bench_scale.py` measures open, cold search and memory."""
+
+
+def _payload_index_params(field_name: str) -> KeywordIndexParams | IntegerIndexParams:
+    """A payload index, memory-mapped too: Edge's default builds each one in RAM on every
+    open, which at a million points made most of a searcher's open time."""
+    if field_name in INTEGER_FIELDS:
+        return IntegerIndexParams(lookup=True, range=True, memory=_PLACEMENT)
+    return KeywordIndexParams(memory=_PLACEMENT)
+
+
+def _map_payload_indexes(shard: EdgeShard) -> list[str]:
+    """Give the shard every payload index, memory-mapped; an index a collection was created
+    with before (in RAM) is built again. Returns the fields (re)indexed."""
+    schema = shard.info().payload_schema
+    stale = [f for f in (*INDEXED_FIELDS, *INTEGER_FIELDS)
+             if f not in schema or schema[f].params is None
+             or schema[f].params.memory != _PLACEMENT]
+    for field_name in stale:
+        if field_name in schema:
+            shard.update(UpdateOperation.delete_field_index(field_name))
+        shard.update(UpdateOperation.create_field_index(field_name,
+                                                        _payload_index_params(field_name)))
+    return stale
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -189,8 +213,16 @@ class EdgeStore(HeldStore[_Shards]):
                           if shards.exists(p.name)) if folder.exists() else []
 
     def ensure_collection(self, name: str, dimension: int) -> None:
+        """Create the collection; an existing one gets what later releases index (its payload
+        indexes memory-mapped), once."""
         with self.session() as shards:
             if shards.exists(name):
+                upgraded = _map_payload_indexes(shards.get(name))
+                if upgraded:
+                    shards.get(name).flush()
+                    self._wrote()
+                    logger.info("collection %s: payload indexes memory-mapped (%s)", name,
+                                ", ".join(upgraded))
                 return
             folder = shards.folder(name)
             shutil.rmtree(folder, ignore_errors=True)  # a creation that died half-way
@@ -206,12 +238,7 @@ class EdgeStore(HeldStore[_Shards]):
                 payload_memory=_PLACEMENT, id_tracker_memory=_PLACEMENT,
             ))
             shards.open[name] = shard
-            for field_name in INDEXED_FIELDS:
-                shard.update(UpdateOperation.create_field_index(field_name,
-                                                                PayloadSchemaType.Keyword))
-            for field_name in INTEGER_FIELDS:
-                shard.update(UpdateOperation.create_field_index(field_name,
-                                                                PayloadSchemaType.Integer))
+            _map_payload_indexes(shard)
             shard.flush()
             self._wrote()
             logger.info("created Qdrant Edge collection %s (dim %d)", name, dimension)

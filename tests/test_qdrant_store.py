@@ -140,6 +140,52 @@ def test_edge_collections_are_memory_mapped_and_reload_intact(tmp_path: Path) ->
     assert nearest[0].id == ids[7]
 
 
+def test_payload_indexes_are_memory_mapped_and_a_collections_old_ones_rebuilt(
+        tmp_path: Path) -> None:
+    """Edge builds a payload index it holds in RAM again on every open (most of a searcher's
+    open at a million points): they are created memory-mapped, and the next run's
+    `ensure_collection` rebuilds those a collection was created with before, filters intact."""
+    from qdrant_edge import EdgeShard, PayloadSchemaType, UpdateOperation
+
+    from rag_pipeline.filters import SearchFilter
+    from rag_pipeline.ports import INDEXED_FIELDS, INTEGER_FIELDS
+
+    def placements() -> dict[str, object]:
+        shard = EdgeShard.load(str(tmp_path / "e" / "collections" / "c"))
+        schema = shard.info().payload_schema
+        shard.close()
+        return {f: str(i.params.memory) if i.params else None for f, i in schema.items()}
+
+    fields = (*INDEXED_FIELDS, *INTEGER_FIELDS)
+    store = EdgeStore(path=tmp_path / "e")
+    store.ensure_collection("c", 4)
+    ids, vectors, _, sparse_vectors = points(200)
+    payloads = [{"document_id": f"d{i}", "shard": "00", "type": ("pdf", "md")[i % 2],
+                 "folders": [f"area{i % 5}/"], "modified_at": 1_700_000_000 + i}
+                for i in range(200)]
+    store.upsert("c", ids, vectors, payloads, sparse_vectors)
+    assert placements() == dict.fromkeys(fields, "Memory.Cold")
+    where = SearchFilter(types=("pdf",), folders=("area2/",))
+    expected = [h.id for h in store.query(vectors[0], 10, "c", where=where, exact=True)]
+    assert len(expected) == 10
+
+    with store.session() as shards:  # the payload indexes as an earlier release created them
+        shard = shards.get("c")
+        for field_name in fields:
+            shard.update(UpdateOperation.delete_field_index(field_name))
+            shard.update(UpdateOperation.create_field_index(
+                field_name, PayloadSchemaType.Integer if field_name in INTEGER_FIELDS
+                else PayloadSchemaType.Keyword))
+        shard.flush()
+    assert placements() == dict.fromkeys(fields, None)
+
+    EdgeStore(path=tmp_path / "e").ensure_collection("c", 4)  # the next run
+    assert placements() == dict.fromkeys(fields, "Memory.Cold")
+    reopened = EdgeStore(path=tmp_path / "e")
+    assert [h.id for h in reopened.query(vectors[0], 10, "c", where=where, exact=True)] == expected
+    assert reopened.count("c") == 200
+
+
 @ENGINES
 @pytest.mark.parametrize("num_documents", [5, 40])  # a document filter; listing every point
 def test_delete_stale_removes_exactly_the_points_outside_each_documents_chunk_set(

@@ -236,6 +236,14 @@ def measure(size: int, work: Path, base: tuple, queries: list[str],
         store.count(collection)
         row["open_s"] = round(time.perf_counter() - started, 3)
         pairs = list(zip(query_vectors, sparse_queries, strict=True))
+        # A collection is memory-mapped: the first queries read in the pages they touch (graph,
+        # vectors, postings, payload indexes). Timed once as such, then again as a searcher
+        # that has served queries answers them.
+        row["hybrid_first_pass_p50_ms"], row["hybrid_first_pass_p95_ms"] = timed(
+            lambda p: store.query_hybrid(p[0], p[1], 10, CANDIDATES, 60, collection), pairs)
+        for where in (WIDE_FILTER, NARROW_FILTER):
+            timed(lambda p, w=where: store.query_hybrid(p[0], p[1], 10, CANDIDATES, 60,
+                                                        collection, where=w), pairs)
         row["hybrid_p50_ms"], row["hybrid_p95_ms"] = timed(
             lambda p: store.query_hybrid(p[0], p[1], 10, CANDIDATES, 60, collection), pairs)
         for name, where in (("wide", WIDE_FILTER), ("narrow", NARROW_FILTER)):
@@ -345,7 +353,8 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps(rows, indent=2))
     keys = ["chunks", "write_points_per_s", "optimize_s", "disk_bytes", "open_s",
-            "hybrid_p50_ms", "hybrid_p95_ms", "hybrid_wide_filter_p95_ms",
+            "hybrid_first_pass_p95_ms", "hybrid_p50_ms", "hybrid_p95_ms",
+            "hybrid_wide_filter_p95_ms",
             "hybrid_narrow_filter_p95_ms", "dense_p95_ms", "bm25_p95_ms", "recall_at_10",
             "searcher_rss_mb", "cold_search_s", "rank_bm25_p95_ms"]
     print(" | ".join(keys))

@@ -8,6 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tests.host_speed import budget
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--window-size=3000,1200", "--virtual-time-budget=30000"]
@@ -21,7 +23,7 @@ def _run(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
     binary = chromium()
     assert binary, "chromium is not installed (scripts/test.sh installs it with apt-get)"
     return subprocess.run([binary, *FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=budget(120))
 
 
 def page_text(url: str, profile: Path) -> str:

@@ -10,9 +10,15 @@ import pytest
 from rag_pipeline.models import EmbeddingModelSpec, resolve_model
 from rag_pipeline.settings import Settings
 from rag_pipeline.tokenization import ModelTokenizer, tokenizer_for
+from tests.host_speed import slowness
 from tests.postgres_server import PostgresServer, postgres_bin, postgres_server
 
 _databases = itertools.count()
+
+
+def pytest_report_header() -> str:
+    return (f"time limits x{slowness():.1f} for this host's speed (tests/host_speed.py; "
+            "RAG_TEST_TIME_SCALE sets it)")
 
 
 @pytest.fixture(scope="session")

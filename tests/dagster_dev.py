@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.host_speed import budget
+
 PROJECT = Path(__file__).resolve().parent.parent
 
 
@@ -36,7 +38,7 @@ class DagsterDev:
             data=json.dumps({"query": query, "variables": variables or {}}).encode(),
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=budget(30)) as response:
             return json.loads(response.read())
 
     def runs(self) -> list[dict]:
@@ -49,7 +51,7 @@ class DagsterDev:
         result = subprocess.run(
             [str(Path(sys.executable).parent / "rag-pipeline"), "search", query, "-k", "5",
              "--mode", mode],
-            env=self.env, capture_output=True, text=True, timeout=120,
+            env=self.env, capture_output=True, text=True, timeout=budget(120),
         )
         return result.stdout + result.stderr
 
@@ -78,7 +80,7 @@ def dagster_dev(tmp: Path, source: Path, data: Path, timeout: float = 120,
         )
     dev = DagsterDev(f"http://127.0.0.1:{port}", env, log)
     try:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + budget(timeout)
         while True:
             try:
                 urllib.request.urlopen(f"{dev.url}/server_info", timeout=2)
@@ -91,7 +93,7 @@ def dagster_dev(tmp: Path, source: Path, data: Path, timeout: float = 120,
     finally:
         try:
             os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
+            process.wait(timeout=budget(30))
         except (ProcessLookupError, subprocess.TimeoutExpired):
             try:
                 os.killpg(process.pid, signal.SIGKILL)
@@ -101,9 +103,10 @@ def dagster_dev(tmp: Path, source: Path, data: Path, timeout: float = 120,
 
 
 def wait_for(predicate: object, timeout: float, interval: float = 3.0) -> float:
-    """Poll until predicate() is true; return the seconds waited, or raise TimeoutError."""
+    """Poll until predicate() is true; return the seconds waited, or raise TimeoutError.
+    `timeout`: on the reference machine (`tests.host_speed`)."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
+    while time.monotonic() - started < budget(timeout):
         if predicate():  # type: ignore[operator]
             return time.monotonic() - started
         time.sleep(interval)

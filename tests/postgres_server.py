@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.host_speed import budget
+
 
 def postgres_bin() -> Path | None:
     """The folder of initdb and pg_ctl: on the PATH, else Debian's newest version."""
@@ -50,7 +52,7 @@ class PostgresServer:
     def run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         prefix = ["runuser", "-u", self.user, "--"] if self.user else []
         return subprocess.run([*prefix, str(self.bin_dir / command[0]), *command[1:]],
-                              capture_output=True, text=True, check=check, timeout=120)
+                              capture_output=True, text=True, check=check, timeout=budget(120))
 
     def start(self) -> None:
         self.run("pg_ctl", "-D", str(self.folder / "data"), "-l", str(self.folder / "log"),

@@ -14,6 +14,8 @@ import tempfile
 import time
 from types import TracebackType
 
+from tests.host_speed import budget
+
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
                "KBHBeksoGMGw==")
@@ -46,7 +48,7 @@ class StoreEmulator:
         self._folder = tempfile.TemporaryDirectory(prefix=f"{self.scheme}-emulator-")
         self._process = subprocess.Popen(self.command(self._folder.name),
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + budget(60)
         while True:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()

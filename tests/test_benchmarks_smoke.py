@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures import write_knowledge_base
+from tests.host_speed import budget
 
 pytestmark = pytest.mark.slow
 PROJECT = Path(__file__).resolve().parent.parent
@@ -24,7 +25,7 @@ def test_performance_report_runs_end_to_end(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.report", str(documents), "--sizes", "200,400",
          "--out-dir", str(out), "--work-dir", str(tmp_path / "work")],
-        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900)
+        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=budget(900))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     ingest = report["ingest"]
@@ -51,7 +52,7 @@ def test_languages_benchmark_runs_and_quarantines_nothing(tmp_path: Path) -> Non
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_languages", "--documents", "2", "--json",
          str(out), "--work-dir", str(tmp_path / "work")],
-        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900)
+        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=budget(900))
     assert result.returncode == 0, result.stderr[-3000:]
     rows = json.loads(out.read_text())
     assert {row["language"] for row in rows} >= {"en", "zh", "th", "hi", "ta", "bn"}
@@ -78,7 +79,7 @@ def test_scale_benchmark_writes_its_figures(tmp_path: Path) -> None:
         [sys.executable, "-m", "benchmarks.bench_scale", "--chunks", "1000", "--dataset",
          str(dataset), "--base", "40", "--queries", "4", "--workers", "1", "--json", str(out),
          "--work-dir", str(tmp_path / "work")],
-        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900)
+        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=budget(900))
     assert result.returncode == 0, result.stderr[-3000:]
     (row,) = json.loads(out.read_text())
     assert row["chunks"] == 1000 and row["write_points_per_s"] > 0
@@ -96,7 +97,7 @@ def test_embedding_benchmark_writes_one_row_per_backend(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_embedding", "--chunks", "40", "--backends",
          "remote-c1,remote-c4,openvino-fp32", "--batch-size", "8", "--json", str(out)],
-        cwd=PROJECT, capture_output=True, text=True, timeout=300)
+        cwd=PROJECT, capture_output=True, text=True, timeout=budget(300))
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {row["backend"]: row for row in json.loads(out.read_text())}
     assert set(rows) == {"remote-c1", "remote-c4", "openvino-fp32"}

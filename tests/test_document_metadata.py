@@ -55,7 +55,9 @@ def test_a_changed_sidecar_re_processes_its_document(settings: Settings) -> None
     assert tagged(settings, "draft") == tagged(settings, "team=billing") == ["ops/deploy.md"]
 
     sidecar.write_text('{"tags": ["final"]}', encoding="utf-8")
-    pending = pending_changes(settings, Ledger(settings.ledger_path))
+    # settle_seconds=0: on a fast host the first run ends within the default settle time of
+    # the document's own writing, and the sensor would wait for it to settle.
+    pending = pending_changes(settings, Ledger(settings.ledger_path), settle_seconds=0)
     assert [s.relative_path for s in pending.changed] == ["ops/deploy.md"]  # the sensor sees it
     report = run_ingest(settings)["extracted_documents"]
     assert report["num_documents_changed"] == 1

@@ -20,6 +20,7 @@ from rag_pipeline.knowledge_bases import load_knowledge_bases
 from tests.browser import chromium, page_text, screenshot
 from tests.dagster_dev import PROJECT, free_port
 from tests.fixtures import write_text
+from tests.host_speed import budget
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(chromium() is None, reason="chromium is not installed")]
@@ -51,18 +52,19 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> str:
         start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
+        deadline = time.monotonic() + budget(120)
+        while True:
             try:
                 urllib.request.urlopen(f"{url}/server_info", timeout=2)
                 break
             except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("dagster-webserver did not start")
                 time.sleep(1)
-        else:
-            pytest.fail("dagster-webserver did not start")
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        process.wait(timeout=budget(30))
 
 
 @pytest.mark.parametrize("group", ["inbox", "notes"])

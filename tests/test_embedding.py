@@ -14,6 +14,7 @@ from rag_pipeline import embedding
 from rag_pipeline.embedding import embedder_for, resolve_device
 from rag_pipeline.models import EmbeddingModelSpec, resolve_model
 from rag_pipeline.tokenization import tokenizer_for
+from tests.host_speed import budget
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -69,7 +70,7 @@ def test_auto_device_is_the_cpu_without_a_gpu_driver_and_without_importing_torch
     code = ("import sys; from rag_pipeline.embedding import resolve_device; "
             "print(resolve_device('auto'), 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, check=True).stdout.split()
+                         timeout=budget(120), check=True).stdout.split()
     assert out == ["cpu", "False"]
 
 

@@ -17,6 +17,7 @@ from rag_pipeline.ledger import Ledger
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.settings import QdrantSettings, Settings
 from tests.fixtures import write_knowledge_base, write_text
+from tests.host_speed import budget
 from tests.test_pipeline import index_sizes, qdrant_ids
 
 
@@ -86,7 +87,7 @@ def test_two_runs_opening_a_new_ledger_at_once_both_proceed(tmp_path: Path) -> N
         for process in processes:
             process.start()
         for process in processes:
-            process.join(timeout=120)
+            process.join(timeout=budget(120))
         assert [p.exitcode for p in processes] == [0, 0], f"trial {trial}"
 
 
@@ -102,7 +103,7 @@ def test_concurrent_runs_on_different_shards(settings: Settings) -> None:
     processes = [subprocess.Popen([cli, "ingest", "--shards", shards], env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for shards in halves]
-    outputs = [p.communicate(timeout=600) for p in processes]
+    outputs = [p.communicate(timeout=budget(600)) for p in processes]
     assert all(p.returncode == 0 for p in processes), outputs
     # Each run rebuilds BM25 from the ledger after its own commit, under a lock: whichever
     # rebuild comes last has seen both commits.

@@ -23,6 +23,7 @@ from rag_pipeline.pipeline.lineage import EMBEDDED
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.settings import Settings
 from tests.fixtures import write_text
+from tests.host_speed import budget
 from tests.test_pipeline import index_sizes, qdrant_ids
 
 pytestmark = pytest.mark.slow
@@ -71,18 +72,18 @@ def kill_ingest_when(settings: Settings, ready: Callable[[float], bool], delay: 
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                start_new_session=True)
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + budget(300)
         while not ready(started):
             if process.poll() is not None:
                 pytest.fail(f"the run ended before the kill point: {process.stderr.read()!r}")
             if time.monotonic() > deadline:
-                pytest.fail("the kill point was not reached within 300 s")
+                pytest.fail("the kill point was not reached in time")
             time.sleep(0.05)
         time.sleep(delay)
         assert process.poll() is None, "the run finished before it could be killed"
     finally:
         os.killpg(process.pid, signal.SIGKILL)  # the run and its extraction workers
-        process.wait(timeout=30)
+        process.wait(timeout=budget(30))
 
 
 def test_sigkill_mid_embedding_and_mid_upsert_then_rerun_converges(settings: Settings) -> None:
@@ -165,16 +166,16 @@ def test_no_worker_outlives_a_killed_run(settings: Settings) -> None:
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + budget(300)
         while cached_vectors(settings) == 0:
             assert process.poll() is None, "the run ended before embedding"
-            assert time.monotonic() < deadline, "embedding did not start within 300 s"
+            assert time.monotonic() < deadline, "embedding did not start in time"
             time.sleep(0.05)
         workers = _descendants(process.pid)
         assert len(workers) >= 4, workers  # two extraction and two embedding workers at least
         os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-        deadline = time.monotonic() + 15
+        process.wait(timeout=budget(30))
+        deadline = time.monotonic() + budget(15)
         while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.2)
         survivors = {pid: _command(pid) for pid in workers if _running(pid)}

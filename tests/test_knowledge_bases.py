@@ -20,6 +20,7 @@ from rag_pipeline.search import Searcher
 from rag_pipeline.setting_fields import SettingError
 from rag_pipeline.settings import PROJECT_ROOT
 from tests.fixtures import write_text
+from tests.host_speed import budget
 from tests.tiny_model import build_tiny_model
 
 HANDBOOK = {
@@ -122,7 +123,7 @@ def test_the_dagster_definitions_have_a_group_job_sensor_and_resources_each(
         "    'alias': defs.resources['engineering_qdrant'].collection_alias}))\n")
     env = {**os.environ, "RAG_KNOWLEDGE_BASES": str(path), "RAG_DATA_DIR": str(tmp_path / "d")}
     result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=budget(300))
     assert result.returncode == 0, result.stderr[-2000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["groups"] == ["engineering", "handbook"]
@@ -175,7 +176,7 @@ def test_searches_stay_in_their_knowledge_base_during_another_ones_model_change(
         run_ingest(changed, knowledge_base=engineering.name)
     finally:
         stop.set()
-        reader.join(timeout=60)
+        reader.join(timeout=budget(60))
     assert not errors and searched
     assert all(found and found <= {*HANDBOOK, "security.md"} for found in searched)
     assert PipelineServices(handbook.settings).qdrant.collections() == handbook_collections

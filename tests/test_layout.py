@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import rag_pipeline
+from tests.host_speed import budget
 
 BLOCK_DAGSTER = """
 import importlib.abc, sys
@@ -33,7 +34,7 @@ def test_core_imports_without_dagster_or_torch() -> None:
     modules = core_modules()
     assert "rag_pipeline.chunking" in modules and "rag_pipeline.cli" in modules
     result = subprocess.run([sys.executable, "-c", BLOCK_DAGSTER, *modules],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=budget(120))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 

@@ -24,6 +24,7 @@ from rag_pipeline.search import Searcher
 from rag_pipeline.settings import QdrantSettings, Settings
 from resources import settings_resources
 from tests.fixtures import write_knowledge_base, write_text
+from tests.host_speed import budget
 from tests.knowledge_base_defs import kb_assets
 
 
@@ -265,7 +266,7 @@ def test_search_waits_for_a_writer_instead_of_crashing(knowledge_base: Settings)
         thread.start()
         time.sleep(1.0)
         assert not results  # waiting, not crashed
-    thread.join(timeout=60)
+    thread.join(timeout=budget(60))
     assert results == [2]
 
 
@@ -361,5 +362,5 @@ def test_searches_embed_queries_with_the_exported_graph_not_torch(
            "RAG_SOURCE_DIR": str(knowledge_base.source_dir),
            "RAG_QDRANT_EMBEDDED": knowledge_base.qdrant.embedded}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, timeout=300)
+                            text=True, timeout=budget(300))
     assert result.returncode == 0, result.stderr[-3000:]

@@ -20,6 +20,7 @@ from assets.partitions import EMBEDDING_POOL
 from rag_pipeline.ledger import INDEXED
 from rag_pipeline.pipeline.services import PipelineServices
 from rag_pipeline.settings import PROJECT_ROOT, Settings
+from tests.host_speed import budget
 from tests.postgres_server import PostgresServer
 from tests.test_kill_and_rerun import write_corpus
 from tests.test_pipeline import qdrant_ids
@@ -73,7 +74,7 @@ def test_two_shard_runs_at_once_and_a_killed_one_rerun_on_postgresql(
 
         first, second = ingest(env, FIRST), ingest(env, SECOND)
         try:
-            deadline = time.monotonic() + 300
+            deadline = time.monotonic() + budget(300)
             while True:  # kill the first run once it is embedding
                 run = run_of(instance, FIRST[0], [DagsterRunStatus.STARTED])
                 if run and embedding_step(instance, run.run_id):
@@ -84,7 +85,7 @@ def test_two_shard_runs_at_once_and_a_killed_one_rerun_on_postgresql(
             time.sleep(1.0)
         finally:
             os.killpg(first.pid, signal.SIGKILL)
-            first.wait(timeout=30)
+            first.wait(timeout=budget(30))
             killed_at = time.time()
         # What run monitoring does for a run whose worker died: fail it, free its slots.
         killed = instance.get_run_by_id(run.run_id)
@@ -92,10 +93,10 @@ def test_two_shard_runs_at_once_and_a_killed_one_rerun_on_postgresql(
         instance.report_run_failed(killed)
         instance.event_log_storage.free_concurrency_slots_for_run(killed.run_id)
 
-        output, _ = second.communicate(timeout=600)
+        output, _ = second.communicate(timeout=budget(600))
         assert second.returncode == 0, output
         rerun = ingest(env, FIRST)
-        output, _ = rerun.communicate(timeout=600)
+        output, _ = rerun.communicate(timeout=budget(600))
         assert rerun.returncode == 0, output
 
         # The runs are in the PostgreSQL instance, with their outcomes.

@@ -19,6 +19,7 @@ from rag_pipeline.search import Searcher
 from rag_pipeline.settings import EmbeddingEndpoint, Settings
 from rag_pipeline.tokenization import tokenizer_for
 from tests.fixtures import write_knowledge_base
+from tests.host_speed import budget
 from tests.openai_server import SERVED_MODEL, EmbeddingServer
 from tests.test_kill_and_rerun import cached_vectors
 
@@ -29,14 +30,14 @@ TEXTS = [f"Sentence number {i} is about {topic}." for i, topic in enumerate(
 
 @pytest.fixture
 def server() -> Iterator[EmbeddingServer]:
-    with EmbeddingServer(api_key="test-key", slow_seconds=8) as running:
+    with EmbeddingServer(api_key="test-key", slow_seconds=budget(8)) as running:
         yield running
 
 
 def endpoint_embedder(server: EmbeddingServer, batch_size: int = 8,
                       model: str = REMOTE_MODEL, **options: float) -> OpenAIEndpointEmbedder:
     endpoint = replace(EmbeddingEndpoint(url=server.url, api_key="test-key",
-                                         timeout_seconds=3, backoff_seconds=0.02),
+                                         timeout_seconds=budget(3), backoff_seconds=0.02),
                        **options)
     return OpenAIEndpointEmbedder(resolve_model(model), endpoint, batch_size)
 
@@ -76,7 +77,7 @@ def test_429s_5xx_timeouts_and_dropped_connections_are_retried(
     # Both 429s waited what the server asked (150 ms, then Retry-After: 1 s); the other
     # failures waited a short jittered backoff, which is not throttling.
     assert 1.15 <= usage["throttled_seconds"] < 1.5
-    assert time.monotonic() - started >= 1.15 + 3  # the slow answer timed out at 3 s
+    assert time.monotonic() - started >= 1.15 + budget(3)  # the slow answer timed out
     gaps = np.diff([r["at"] for r in server.requests])
     assert gaps[0] >= 0.15 and gaps[-1] >= 1.0
 

@@ -19,7 +19,7 @@ from rag_pipeline.search import Searcher
 from rag_pipeline.settings import EmbeddingEndpoint, Settings
 from rag_pipeline.tokenization import tokenizer_for
 from tests.fixtures import write_knowledge_base
-from tests.host_speed import budget
+from tests.host_speed import budget, slowness
 from tests.openai_server import SERVED_MODEL, EmbeddingServer
 from tests.test_kill_and_rerun import cached_vectors
 
@@ -123,22 +123,28 @@ def test_requests_in_flight_are_bounded_by_the_concurrency(
 
 
 def test_per_minute_limits_make_requests_wait_their_turn(server: EmbeddingServer) -> None:
-    """A full minute's allowance may be spent at once; beyond it, requests wait."""
-    requests_limited = endpoint_embedder(server, batch_size=1, requests_per_minute=60)
+    """A full minute's allowance may be spent at once; beyond it, requests wait.
+
+    The allowance refills one request per 60 / `per_minute` seconds while the first ones are
+    answered: on a slower host, a smaller allowance refills more slowly, so the last two
+    requests still have to wait."""
+    per_minute = max(2, round(60 / slowness()))
+    interval = 60 / per_minute
+    requests_limited = endpoint_embedder(server, batch_size=1, requests_per_minute=per_minute)
     started = time.monotonic()
-    requests_limited.embed(TEXTS[:62])  # 60 at once, then one per second
-    assert time.monotonic() - started >= 1.9
+    requests_limited.embed(TEXTS[:per_minute + 2])  # all at once, then one per interval
+    assert time.monotonic() - started >= 1.9 * interval
     # Counted where a request waited: less than the wall time, since the allowance refills
-    # while the first 60 are answered (how much less depends on how fast they are answered).
+    # while the first ones are answered.
     assert requests_limited.usage_counts()["throttled_seconds"] > 0
 
     tokenizer = tokenizer_for(resolve_model(REMOTE_MODEL).tokenizer_folder, 128)
     per_text = tokenizer.count(TEXTS[:1])[0]
     tokens_limited = endpoint_embedder(server, batch_size=1,
-                                       tokens_per_minute=60 * per_text)
+                                       tokens_per_minute=per_minute * per_text)
     started = time.monotonic()
-    tokens_limited.embed([TEXTS[0]] * 61)  # a minute's tokens, then one text's a second
-    assert time.monotonic() - started >= 0.9
+    tokens_limited.embed([TEXTS[0]] * (per_minute + 1))  # a minute's tokens, then one text's
+    assert time.monotonic() - started >= 0.9 * interval
     assert not server.faults and all(r["num_texts"] == 1 for r in server.requests)
 
 

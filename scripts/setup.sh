@@ -20,7 +20,8 @@ if [ ! -f "$stamp" ]; then
     # requirements.lock pins every package to the set the suite last passed with: pip
     # resolves nothing, and installs what CI tested.
     .venv/bin/python -m pip install --quiet -c requirements.lock "torch==2.13.0"
-    .venv/bin/python -m pip install --quiet -c requirements.lock -e ".[test,bench]"
+    # k8s: what the deployment image adds (deploy/Dockerfile), so the lock pins it too.
+    .venv/bin/python -m pip install --quiet -c requirements.lock -e ".[test,bench,k8s]"
     rm -f .venv/.installed-*
     touch "$stamp"
 fi

@@ -75,3 +75,17 @@ def test_the_code_location_the_helm_values_name_loads() -> None:
     command = json.loads(dict(instructions())["CMD"])
     assert command[command.index("-m") + 1] == module
     assert isinstance(importlib.import_module(module).defs, Definitions)
+
+
+def test_the_run_launcher_settings_are_k8s_run_launcher_fields() -> None:
+    """The chart passes `runLauncher.config.k8sRunLauncher` to dagster-k8s's launcher, its
+    camelCase keys as the launcher's snake_case fields: each key used here must be one."""
+    from dagster_k8s import K8sRunLauncher
+
+    values = yaml.safe_load((PROJECT / "deploy" / "helm-values.yaml").read_text())
+    launcher = values["runLauncher"]
+    assert launcher["type"] == K8sRunLauncher.__name__
+    fields = set(K8sRunLauncher.config_type().keys())
+    used = {re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower()
+            for key in launcher["config"]["k8sRunLauncher"]}
+    assert used and used <= fields, used - fields

@@ -22,8 +22,13 @@ else
 fi
 cleanup() {
     # Move this shell back to the root group so the empty group can be removed.
+    # A server the command stopped may still be exiting: wait for the group to empty.
     echo $$ > "$(dirname "$group")/cgroup.procs" 2>/dev/null || true
-    rmdir "$group" 2>/dev/null || true
+    for _ in $(seq 30); do
+        rmdir "$group" 2>/dev/null && return 0
+        sleep 1
+    done
+    echo "warning: $group still holds processes" >&2
 }
 trap cleanup EXIT
 echo $$ > "$group/cgroup.procs"

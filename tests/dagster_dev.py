@@ -80,15 +80,13 @@ def dagster_dev(tmp: Path, source: Path, data: Path, timeout: float = 120,
         )
     dev = DagsterDev(f"http://127.0.0.1:{port}", env, log)
     try:
-        deadline = time.monotonic() + budget(timeout)
-        while True:
-            try:
-                urllib.request.urlopen(f"{dev.url}/server_info", timeout=2)
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"dagster dev did not start:\n{dev.tail()}") from None
-                time.sleep(1)
+        try:
+            wait_for(lambda: process.poll() is not None or answers(f"{dev.url}/server_info"),
+                     timeout, interval=1)
+        except TimeoutError:
+            pass
+        if process.poll() is not None or not answers(f"{dev.url}/server_info"):
+            raise RuntimeError(f"dagster dev did not start:\n{dev.tail()}")
         yield dev
     finally:
         try:
@@ -100,6 +98,15 @@ def dagster_dev(tmp: Path, source: Path, data: Path, timeout: float = 120,
             except ProcessLookupError:
                 pass
             process.wait(timeout=10)
+
+
+def answers(url: str) -> bool:
+    """A server answers at url (it has started)."""
+    try:
+        urllib.request.urlopen(url, timeout=2).close()
+    except OSError:
+        return False
+    return True
 
 
 def wait_for(predicate: object, timeout: float, interval: float = 3.0) -> float:

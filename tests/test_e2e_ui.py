@@ -9,8 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ import pytest
 from assets.ingest_run import run_ingest
 from rag_pipeline.knowledge_bases import load_knowledge_bases
 from tests.browser import chromium, page_text, screenshot
-from tests.dagster_dev import PROJECT, free_port
+from tests.dagster_dev import PROJECT, answers, free_port, wait_for
 from tests.fixtures import write_text
 from tests.host_speed import budget
 
@@ -52,15 +50,10 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> str:
         start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + budget(120)
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/server_info", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("dagster-webserver did not start")
-                time.sleep(1)
+        try:
+            wait_for(lambda: answers(f"{url}/server_info"), 120, interval=1)
+        except TimeoutError:
+            pytest.fail("dagster-webserver did not start")
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)
